@@ -1,0 +1,114 @@
+"""The application factory: wires settings, database, storage and services into one FastAPI app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from catalog import errors
+from catalog.config import Settings
+from catalog.persistence.database import ensure_schema, make_engine
+from catalog.persistence.store import CatalogStore
+from catalog.rest import config as config_routes
+from catalog.rest import namespaces as namespace_routes
+from catalog.rest import tables as table_routes
+from catalog.rest.deps import Services
+from catalog.rest.middleware import BodySizeLimit, IdempotencyKeys
+from catalog.service.commit import CommitService
+from catalog.service.namespaces import NamespaceService
+from catalog.service.tables import TableService
+from catalog.storage.fileio import Storage
+
+log = logging.getLogger(__name__)
+
+HTTP_ERROR_TYPES = {
+    400: "BadRequestException",
+    401: "NotAuthorizedException",
+    403: "ForbiddenException",
+    404: "NotFoundException",
+    405: "MethodNotAllowedException",
+    406: "UnsupportedOperationException",
+    409: "AlreadyExistsException",
+    413: "PayloadTooLargeException",
+    415: "UnsupportedMediaTypeException",
+    422: "UnprocessableEntityException",
+}
+
+
+def build_services(settings: Settings) -> Services:
+    """Open the database (migrating SQLite, checking PostgreSQL) and make sure the warehouse exists."""
+    engine = make_engine(settings.resolved_database_url, settings.database_pool_size)
+    ensure_schema(engine)
+    store = CatalogStore(engine)
+    store.ensure_warehouse(settings.warehouse_name, settings.resolved_warehouse)
+    storage = Storage(settings)
+    return Services(
+        settings=settings,
+        store=store,
+        storage=storage,
+        namespaces=NamespaceService(store),
+        tables=TableService(store, storage),
+        commits=CommitService(store, storage),
+    )
+
+
+def _error_response(status_code: int, error_type: str, message: str) -> JSONResponse:
+    return JSONResponse(status_code=status_code, content=errors.error_body(status_code, error_type, message))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every failure leaves as ``{"error": {"message", "type", "code"}}``."""
+
+    @app.exception_handler(errors.CatalogError)
+    async def _catalog_error(_request: Request, exc: errors.CatalogError) -> JSONResponse:
+        return _error_response(exc.status_code, exc.error_type, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg')}" for err in exc.errors()[:5]
+        )
+        status = 400 if request.url.path.startswith("/v1/") else 422
+        return _error_response(status, HTTP_ERROR_TYPES[status], f"Invalid request: {problems}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        error_type = HTTP_ERROR_TYPES.get(exc.status_code, "RESTException")
+        return _error_response(exc.status_code, error_type, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error_response(500, "InternalServerError", f"Internal error: {type(exc).__name__}")
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """Build the catalog app. Services are created eagerly so a misconfigured server fails at start."""
+    settings = settings or Settings()
+    services = services or build_services(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        services.store.engine.dispose()
+
+    app = FastAPI(
+        title="Datlake Catalog",
+        version="0.1.0",
+        description="Apache Iceberg REST catalog (/v1) with the Datlake detached-mode API (/api/v1).",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    app.include_router(config_routes.router)
+    app.include_router(namespace_routes.router)
+    app.include_router(table_routes.router)
+    app.add_middleware(IdempotencyKeys, store=services.store, lifetime_seconds=settings.idempotency_lifetime_seconds)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    return app

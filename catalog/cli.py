@@ -1,0 +1,75 @@
+"""The ``datlake`` command: serve, migrate (and, as later parts land, worker and admin)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from catalog.config import Settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = Settings()
+    overrides = {k: v for k, v in {"host": args.host, "port": args.port, "workers": args.workers}.items() if v}
+    settings = settings.model_copy(update=overrides)
+    # Fail fast (unmigrated database, bad URL) before uvicorn forks workers.
+    from catalog.app import build_services
+    from catalog.persistence.database import SchemaOutdated
+
+    try:
+        build_services(settings).store.engine.dispose()
+    except SchemaOutdated as exc:
+        print(f"datlake: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"Datlake Catalog on http://{settings.host}:{settings.port} "
+        f"(warehouse {settings.warehouse_name!r} at {settings.resolved_warehouse}, "
+        f"database {'SQLite (embedded)' if settings.embedded else 'external'})",
+        file=sys.stderr,
+    )
+    uvicorn.run(
+        "catalog.asgi:app",
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level="info",
+        access_log=False,
+        env_file=None,
+    )
+    return 0
+
+
+def _migrate(_args: argparse.Namespace) -> int:
+    from catalog.persistence.database import current_revision, make_engine, migrate
+
+    settings = Settings()
+    engine = make_engine(settings.resolved_database_url)
+    migrate(engine)
+    print(f"database schema at revision {current_revision(engine)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="datlake", description="Datlake Catalog server and administration")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the catalog HTTP server")
+    serve.add_argument("--host", help="bind address (DATLAKE_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (DATLAKE_PORT, default 8181)")
+    serve.add_argument("--workers", type=int, help="uvicorn worker processes (DATLAKE_WORKERS, default 1)")
+    serve.set_defaults(func=_serve)
+    migrate = commands.add_parser("migrate", help="upgrade the catalog database schema")
+    migrate.set_defaults(func=_migrate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

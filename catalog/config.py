@@ -1,0 +1,91 @@
+"""Runtime configuration: one settings object, read from ``DATLAKE_*`` environment variables.
+
+With no variables at all the catalog runs embedded: SQLite and a ``file://`` warehouse under
+``./.datlake/`` and jobs in-process. Every production knob is an environment variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_HOME = Path(".datlake")
+
+
+def _file_uri(path: Path) -> str:
+    return path.resolve().as_uri()
+
+
+class Settings(BaseSettings):
+    """All configuration of the catalog service, the worker and the admin commands."""
+
+    model_config = SettingsConfigDict(env_prefix="DATLAKE_", extra="ignore")
+
+    home: Path = Field(default=DEFAULT_HOME, description="Directory for embedded-mode state (SQLite file, warehouse).")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the catalog database, e.g. postgresql+psycopg://user@127.0.0.1:5432/db. "
+        "Unset: SQLite at <home>/catalog.db.",
+    )
+    database_pool_size: int = Field(default=10, ge=1, description="Connections kept per process (PostgreSQL).")
+    warehouse: str | None = Field(
+        default=None,
+        description="Location of the default warehouse: file:///path or s3://bucket/prefix. Unset: <home>/warehouse.",
+    )
+    warehouse_name: str = Field(
+        default="lake",
+        description="Name of the default warehouse; clients pass it as `warehouse` and get it as prefix.",
+    )
+    s3_endpoint: str | None = Field(default=None, description="S3 endpoint URL (MinIO, SeaweedFS, ...). Unset: AWS.")
+    s3_access_key_id: str | None = Field(default=None, description="S3 access key the catalog itself uses.")
+    s3_secret_access_key: str | None = Field(default=None, description="S3 secret key the catalog itself uses.")
+    s3_region: str = Field(default="us-east-1", description="S3 region.")
+    s3_path_style_access: bool = Field(default=True, description="Use path-style S3 addressing (MinIO, SeaweedFS).")
+    redis_url: str | None = Field(default=None, description="Redis URL for the job queue. Unset: jobs run in-process.")
+    host: str = Field(default="127.0.0.1", description="Address `datlake serve` binds.")
+    port: int = Field(default=8181, description="Port `datlake serve` binds.")
+    workers: int = Field(default=1, ge=1, description="Number of uvicorn worker processes for `datlake serve`.")
+    max_request_bytes: int = Field(default=16 * 1024 * 1024, description="Largest accepted request body.")
+    metadata_cache_entries: int = Field(default=2048, ge=0, description="Parsed metadata files kept in memory.")
+    idempotency_lifetime_seconds: int = Field(
+        default=1800, ge=0, description="How long an Idempotency-Key outcome is remembered."
+    )
+
+    @field_validator("warehouse")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @property
+    def embedded(self) -> bool:
+        """True when running on the built-in SQLite database."""
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'catalog.db').resolve()}"
+
+    @property
+    def resolved_warehouse(self) -> str:
+        if self.warehouse:
+            if "://" not in self.warehouse:
+                return _file_uri(Path(self.warehouse)).rstrip("/")
+            return self.warehouse
+        return _file_uri(self.home / "warehouse")
+
+    def s3_properties(self) -> dict[str, str]:
+        """PyIceberg FileIO properties for S3, from the catalog's own credentials."""
+        props: dict[str, str] = {"s3.region": self.s3_region}
+        if self.s3_endpoint:
+            props["s3.endpoint"] = self.s3_endpoint
+        if self.s3_access_key_id:
+            props["s3.access-key-id"] = self.s3_access_key_id
+        if self.s3_secret_access_key:
+            props["s3.secret-access-key"] = self.s3_secret_access_key
+        if self.s3_path_style_access:
+            props["s3.force-virtual-addressing"] = "false"
+        return props

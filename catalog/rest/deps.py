@@ -1,0 +1,69 @@
+"""FastAPI dependencies shared by the REST routers: services, the warehouse of a prefix, bodies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, Request
+from pydantic import BaseModel, ValidationError
+
+from catalog import errors
+from catalog.config import Settings
+from catalog.persistence.store import CatalogStore, Warehouse
+from catalog.service.commit import CommitService
+from catalog.service.namespaces import NamespaceService
+from catalog.service.tables import TableService
+from catalog.storage.fileio import Storage
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: CatalogStore
+    storage: Storage
+    namespaces: NamespaceService
+    tables: TableService
+    commits: CommitService
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_warehouse(prefix: str, services: ServicesDep) -> Warehouse:
+    warehouse = services.store.get_warehouse(prefix)
+    if warehouse is None:
+        raise errors.NoSuchWarehouse(f"Warehouse does not exist: {prefix}")
+    return warehouse
+
+
+WarehouseDep = Annotated[Warehouse, Depends(get_warehouse)]
+
+
+async def raw_body(request: Request) -> bytes:
+    return await request.body()
+
+
+BodyDep = Annotated[bytes, Depends(raw_body)]
+
+
+def parse_body(model: type[M], body: bytes) -> M:
+    """Parse a JSON body into ``model``; any problem is a 400 in the spec's error model."""
+    if not body:
+        raise errors.BadRequest("Request body is required")
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()[:5]
+        )
+        raise errors.BadRequest(f"Invalid {model.__name__}: {problems}") from exc
+    except ValueError as exc:
+        raise errors.BadRequest(f"Invalid {model.__name__}: {exc}") from exc

@@ -1,0 +1,68 @@
+"""Iceberg REST: namespace routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from catalog.rest.deps import BodyDep, ServicesDep, WarehouseDep, parse_body
+from catalog.rest.models import CreateNamespaceRequest, UpdateNamespacePropertiesRequest
+from catalog.service.identifiers import parse_namespace_path
+
+router = APIRouter(prefix="/v1/{prefix}", tags=["Catalog API: namespaces"])
+
+PageSize = Annotated[int | None, Query(alias="pageSize", ge=1, le=10_000)]
+PageToken = Annotated[str | None, Query(alias="pageToken")]
+
+
+@router.get("/namespaces", summary="List namespaces, optionally under a parent")
+def list_namespaces(
+    services: ServicesDep,
+    warehouse: WarehouseDep,
+    parent: str | None = None,
+    page_token: PageToken = None,
+    page_size: PageSize = None,
+) -> dict[str, object]:
+    levels = parse_namespace_path(parent) if parent else ()
+    page = services.namespaces.list(warehouse, levels, page_token, page_size)
+    body: dict[str, object] = {"namespaces": [list(ns) for ns in page.items]}
+    if page.next_token:
+        body["next-page-token"] = page.next_token
+    return body
+
+
+@router.post("/namespaces", summary="Create a namespace")
+def create_namespace(services: ServicesDep, warehouse: WarehouseDep, body: BodyDep) -> dict[str, object]:
+    request = parse_body(CreateNamespaceRequest, body)
+    created = services.namespaces.create(warehouse, request.namespace, request.properties)
+    return {"namespace": list(created.levels), "properties": created.properties}
+
+
+@router.get("/namespaces/{namespace}", summary="Load a namespace's properties")
+def load_namespace(services: ServicesDep, warehouse: WarehouseDep, namespace: str) -> dict[str, object]:
+    row = services.namespaces.load(warehouse, parse_namespace_path(namespace))
+    return {"namespace": list(row.levels), "properties": row.properties}
+
+
+@router.head("/namespaces/{namespace}", status_code=204, summary="Check that a namespace exists")
+def namespace_exists(services: ServicesDep, warehouse: WarehouseDep, namespace: str) -> Response:
+    services.namespaces.load(warehouse, parse_namespace_path(namespace))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.delete("/namespaces/{namespace}", status_code=204, summary="Drop an empty namespace")
+def drop_namespace(services: ServicesDep, warehouse: WarehouseDep, namespace: str) -> Response:
+    services.namespaces.drop(warehouse, parse_namespace_path(namespace))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/namespaces/{namespace}/properties", summary="Set or remove namespace properties")
+def update_namespace_properties(
+    services: ServicesDep, warehouse: WarehouseDep, namespace: str, body: BodyDep
+) -> dict[str, list[str]]:
+    request = parse_body(UpdateNamespacePropertiesRequest, body)
+    updated, removed, missing = services.namespaces.update_properties(
+        warehouse, parse_namespace_path(namespace), request.removals, request.updates
+    )
+    return {"updated": updated, "removed": removed, "missing": missing}

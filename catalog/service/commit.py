@@ -1,0 +1,170 @@
+"""The one commit path: REST table commits, multi-table transactions and register-snapshot jobs.
+
+For each table: read its current metadata (cached by location), validate the client's
+requirements against it, apply the updates with PyIceberg's ``update_table_metadata``, write the
+new ``<NNNNN>-<uuid>.metadata.json``; then swap every pointer in one short database transaction
+(compare-and-swap on ``metadata_location``). A lost race re-runs the whole thing on the new base,
+so requirements are always checked against what is actually committed; a requirement that no
+longer holds is a 409 and nothing changes. Metadata files of a failed attempt are deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+from pyiceberg.catalog import MetastoreCatalog
+from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.exceptions import ValidationError as IcebergValidationError
+from pyiceberg.table.locations import load_location_provider
+from pyiceberg.table.metadata import TableMetadata
+from pyiceberg.table.update import AssertCreate, TableRequirement, TableUpdate, update_table_metadata
+
+from catalog import errors
+from catalog.persistence.store import TABLE, CatalogStore, Namespace, PointerSwap, Warehouse
+from catalog.service.locations import check_inside_warehouse
+from catalog.storage.fileio import CachedMetadata, MetadataFileMissing, Storage
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class TableChange:
+    """What a client asks of one table: requirements that must hold, then updates to apply."""
+
+    namespace: Namespace
+    name: str
+    requirements: Sequence[TableRequirement]
+    updates: Sequence[TableUpdate]
+
+
+@dataclass(frozen=True)
+class CommittedTable:
+    metadata_location: str
+    entry: CachedMetadata
+
+
+@dataclass
+class _Staged:
+    change: TableChange
+    entity_id: int | None
+    namespace_id: int | None
+    base_location: str | None
+    new_location: str | None
+    metadata: TableMetadata  # the new metadata, or the base when nothing changes
+    entry: CachedMetadata | None = None  # set once written (or the base entry when nothing changes)
+
+
+class CommitService:
+    def __init__(self, store: CatalogStore, storage: Storage) -> None:
+        self.store = store
+        self.storage = storage
+
+    def commit_table(self, warehouse: Warehouse, change: TableChange) -> CommittedTable:
+        return self.commit_transaction(warehouse, [change])[0]
+
+    def commit_transaction(self, warehouse: Warehouse, changes: Sequence[TableChange]) -> list[CommittedTable]:
+        """Commit all changes atomically; return the new state of each table in order."""
+        seen = {(c.namespace, c.name) for c in changes}
+        if len(seen) != len(changes):
+            raise errors.BadRequest("A transaction may name each table only once")
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            staged = [self._stage(warehouse, change) for change in changes]
+            written: list[str] = []
+            try:
+                for item in staged:
+                    if item.new_location is not None:
+                        item.entry = self.storage.write_table_metadata(item.metadata, item.new_location)
+                        written.append(item.new_location)
+                swaps = [
+                    PointerSwap(
+                        entity_id=item.entity_id,
+                        expected=item.base_location,
+                        new=item.new_location,
+                        namespace_id=item.namespace_id,
+                        name=item.change.name,
+                        kind=TABLE,
+                    )
+                    for item in staged
+                    if item.new_location is not None
+                ]
+                if swaps:
+                    self.store.swap_pointers(warehouse.id, swaps)
+            except errors.ConcurrentCommit:
+                self.storage.delete_quietly(written)
+                if attempt == MAX_ATTEMPTS:
+                    raise
+                log.info("commit race lost, retrying on the new base (attempt %d)", attempt)
+                continue
+            except BaseException:
+                self.storage.delete_quietly(written)
+                raise
+            results = []
+            for item in staged:
+                assert item.entry is not None
+                results.append(CommittedTable(item.new_location or item.base_location or "", item.entry))
+            return results
+        raise AssertionError("unreachable")
+
+    def _stage(self, warehouse: Warehouse, change: TableChange) -> _Staged:
+        entity = self.store.get_entity(warehouse.id, change.namespace, change.name, TABLE)
+        if entity is None:
+            return self._stage_create(warehouse, change)
+        base = self._read(entity.metadata_location)
+        _validate(change.requirements, base.metadata)
+        if not change.updates:
+            return _Staged(change, entity.id, None, entity.metadata_location, None, base.metadata, base)
+        new_metadata = _apply(base.metadata, change.updates, entity.metadata_location, enforce=False)
+        check_inside_warehouse(new_metadata.location, warehouse)
+        version = MetastoreCatalog._parse_metadata_version(entity.metadata_location) + 1
+        new_location = _metadata_file_location(new_metadata, version)
+        return _Staged(change, entity.id, None, entity.metadata_location, new_location, new_metadata)
+
+    def _stage_create(self, warehouse: Warehouse, change: TableChange) -> _Staged:
+        """A commit with ``assert-create``: the staged-create flow of Spark CTAS and PyIceberg."""
+        if not any(isinstance(r, AssertCreate) for r in change.requirements):
+            raise errors.NoSuchTable(f"Table does not exist: {'.'.join((*change.namespace, change.name))}")
+        namespace_id = self.store.namespace_id_for_create(warehouse.id, change.namespace)
+        if self.store.entity_kind(warehouse.id, change.namespace, change.name) is not None:
+            raise errors.AlreadyExists(f"A view already exists: {'.'.join((*change.namespace, change.name))}")
+        _validate(change.requirements, None)
+        new_metadata = _apply(MetastoreCatalog._empty_table_metadata(), change.updates, None, enforce=True)
+        check_inside_warehouse(new_metadata.location, warehouse)
+        new_location = _metadata_file_location(new_metadata, 0)
+        return _Staged(change, None, namespace_id, None, new_location, new_metadata)
+
+    def _read(self, location: str) -> CachedMetadata:
+        try:
+            return self.storage.read_table_metadata(location)
+        except MetadataFileMissing as exc:
+            raise errors.StorageUnavailable(f"The table's current metadata file is missing: {location}") from exc
+
+
+def _metadata_file_location(metadata: TableMetadata, version: int) -> str:
+    provider = load_location_provider(metadata.location, metadata.properties)
+    return provider.new_table_metadata_file_location(version)
+
+
+def _validate(requirements: Sequence[TableRequirement], base: TableMetadata | None) -> None:
+    for requirement in requirements:
+        try:
+            requirement.validate(base)
+        except CommitFailedException as exc:
+            raise errors.CommitFailed(str(exc)) from exc
+
+
+def _apply(
+    base: TableMetadata, updates: Sequence[TableUpdate], base_location: str | None, *, enforce: bool
+) -> TableMetadata:
+    try:
+        return update_table_metadata(
+            base_metadata=base, updates=tuple(updates), enforce_validation=enforce, metadata_location=base_location
+        )
+    except CommitFailedException as exc:
+        raise errors.CommitFailed(str(exc)) from exc
+    except (ValueError, ValidationError, IcebergValidationError, KeyError) as exc:
+        raise errors.BadRequest(f"Invalid table update: {exc}") from exc

@@ -1,0 +1,166 @@
+"""Tables: create (and stage-create), load, list, drop/purge, rename, register."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from pyiceberg.catalog import MANIFEST, MANIFEST_LIST, METADATA, PREVIOUS_METADATA, delete_data_files, delete_files
+from pyiceberg.exceptions import ValidationError as IcebergValidationError
+from pyiceberg.manifest import ManifestFile
+from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionSpec
+from pyiceberg.schema import Schema
+from pyiceberg.table.locations import load_location_provider
+from pyiceberg.table.metadata import TableMetadata, new_table_metadata
+from pyiceberg.table.sorting import UNSORTED_SORT_ORDER, SortOrder
+
+from catalog import errors
+from catalog.persistence.store import TABLE, VIEW, CatalogStore, EntityRow, Namespace, Page, Warehouse
+from catalog.service.identifiers import check_entity_name, check_namespace
+from catalog.service.locations import check_inside_warehouse, default_table_location
+from catalog.storage.fileio import CachedMetadata, MetadataFileMissing, Storage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadedTable:
+    entity: EntityRow | None  # None for a staged (not yet committed) table
+    metadata_location: str | None
+    entry: CachedMetadata
+
+
+def qualified(namespace: Namespace, name: str) -> str:
+    return ".".join((*namespace, name))
+
+
+class TableService:
+    def __init__(self, store: CatalogStore, storage: Storage) -> None:
+        self.store = store
+        self.storage = storage
+
+    def get(self, warehouse: Warehouse, namespace: Namespace, name: str) -> EntityRow:
+        entity = self.store.get_entity(warehouse.id, namespace, name, TABLE)
+        if entity is None:
+            self.store.get_namespace(warehouse.id, namespace)  # NoSuchNamespace when that is what is missing
+            raise errors.NoSuchTable(f"Table does not exist: {qualified(namespace, name)}")
+        return entity
+
+    def load(self, warehouse: Warehouse, namespace: Namespace, name: str) -> LoadedTable:
+        entity = self.get(warehouse, namespace, name)
+        try:
+            entry = self.storage.read_table_metadata(entity.metadata_location)
+        except MetadataFileMissing as exc:
+            raise errors.StorageUnavailable(
+                f"Metadata file of {qualified(namespace, name)} is missing: {entity.metadata_location}"
+            ) from exc
+        return LoadedTable(entity, entity.metadata_location, entry)
+
+    def list(self, warehouse: Warehouse, namespace: Namespace, page_token: str | None, page_size: int | None) -> Page:
+        return self.store.list_entities(warehouse.id, namespace, TABLE, page_token, page_size)
+
+    def create(
+        self,
+        warehouse: Warehouse,
+        namespace: Namespace,
+        name: str,
+        schema: Schema,
+        *,
+        location: str | None = None,
+        partition_spec: PartitionSpec | None = None,
+        sort_order: SortOrder | None = None,
+        properties: dict[str, str] | None = None,
+        stage_only: bool = False,
+    ) -> LoadedTable:
+        """Create a table; with ``stage_only`` return its metadata without committing anything."""
+        namespace = check_namespace(namespace)
+        name = check_entity_name(name)
+        ns = self.store.get_namespace(warehouse.id, namespace)
+        if self.store.entity_kind(warehouse.id, namespace, name) is not None:
+            raise errors.AlreadyExists(f"Table or view already exists: {qualified(namespace, name)}")
+        if location:
+            location = check_inside_warehouse(location, warehouse)
+        else:
+            location = default_table_location(warehouse, namespace, ns.properties, name)
+        try:
+            metadata = new_table_metadata(
+                schema=schema,
+                partition_spec=partition_spec or UNPARTITIONED_PARTITION_SPEC,
+                sort_order=sort_order or UNSORTED_SORT_ORDER,
+                location=location,
+                properties=dict(properties or {}),
+            )
+        except (ValueError, IcebergValidationError) as exc:
+            raise errors.BadRequest(f"Invalid table definition: {exc}") from exc
+        if stage_only:
+            return LoadedTable(
+                None, None, CachedMetadata(metadata, metadata.model_dump_json(exclude_none=True).encode())
+            )
+        metadata_location = load_location_provider(location, metadata.properties).new_table_metadata_file_location(0)
+        entry = self.storage.write_table_metadata(metadata, metadata_location)
+        try:
+            self.store.create_entity(warehouse.id, namespace, name, TABLE, metadata_location, replace=False)
+        except BaseException:
+            self.storage.delete_quietly([metadata_location])
+            raise
+        entity = self.store.get_entity(warehouse.id, namespace, name, TABLE)
+        return LoadedTable(entity, metadata_location, entry)
+
+    def register(
+        self, warehouse: Warehouse, namespace: Namespace, name: str, metadata_location: str, *, overwrite: bool
+    ) -> LoadedTable:
+        namespace = check_namespace(namespace)
+        name = check_entity_name(name)
+        metadata_location = check_inside_warehouse(metadata_location, warehouse)
+        try:
+            entry = self.storage.read_table_metadata(metadata_location)
+        except MetadataFileMissing as exc:
+            raise errors.BadRequest(f"No metadata file at {metadata_location}") from exc
+        check_inside_warehouse(entry.metadata.location, warehouse)
+        self.store.create_entity(warehouse.id, namespace, name, TABLE, metadata_location, replace=overwrite)
+        return LoadedTable(self.store.get_entity(warehouse.id, namespace, name, TABLE), metadata_location, entry)
+
+    def drop(self, warehouse: Warehouse, namespace: Namespace, name: str, *, purge: bool) -> None:
+        entity = self.get(warehouse, namespace, name)
+        metadata: TableMetadata | None = None
+        if purge:
+            try:
+                metadata = self.storage.read_table_metadata(entity.metadata_location).metadata
+            except MetadataFileMissing:
+                metadata = None
+        self.store.delete_entity(entity)
+        if purge and metadata is not None:
+            self._purge_files(entity.metadata_location, metadata)
+
+    def _purge_files(self, metadata_location: str, metadata: TableMetadata) -> None:
+        """Delete every file the table's metadata references (PyIceberg's purge helpers)."""
+        io = self.storage.io_for(metadata_location)
+        manifests: list[ManifestFile] = []
+        manifest_lists: set[str] = set()
+        try:
+            for snapshot in metadata.snapshots:
+                manifests.extend(snapshot.manifests(io))
+                manifest_lists.add(snapshot.manifest_list)
+            delete_data_files(io, manifests)
+        except Exception:  # noqa: BLE001 - the table is dropped; leftover files are only garbage
+            log.warning("purge of %s was incomplete", metadata.location, exc_info=True)
+        delete_files(io, {m.manifest_path for m in manifests}, MANIFEST)
+        delete_files(io, manifest_lists, MANIFEST_LIST)
+        delete_files(io, {entry.metadata_file for entry in metadata.metadata_log}, PREVIOUS_METADATA)
+        delete_files(io, {metadata_location}, METADATA)
+
+    def rename(
+        self,
+        warehouse: Warehouse,
+        source: tuple[Namespace, str],
+        destination: tuple[Namespace, str],
+        *,
+        kind: str = TABLE,
+    ) -> None:
+        src_ns, src_name = check_namespace(source[0]), check_entity_name(source[1])
+        dst_ns, dst_name = check_namespace(destination[0]), check_entity_name(destination[1])
+        entity = self.store.get_entity(warehouse.id, src_ns, src_name, kind)
+        if entity is None:
+            missing = errors.NoSuchView if kind == VIEW else errors.NoSuchTable
+            raise missing(f"{kind.capitalize()} does not exist: {qualified(src_ns, src_name)}")
+        self.store.rename_entity(warehouse.id, entity, dst_ns, dst_name)

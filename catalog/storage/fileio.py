@@ -1,0 +1,163 @@
+"""Object-store access for the catalog, through PyIceberg's FileIO only.
+
+Metadata files are immutable once written, so parsed table metadata and its JSON bytes are
+cached by location: a warm ``loadTable`` touches the database once and the store never.
+Every storage failure surfaces as :class:`errors.StorageUnavailable` (503), a missing file as
+:class:`errors.NotFound`-family errors chosen by the caller.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+from pyiceberg.exceptions import ValidationError as IcebergValidationError
+from pyiceberg.io import FileIO, load_file_io
+from pyiceberg.table.metadata import TableMetadata, TableMetadataUtil
+from pyiceberg.typedef import UTF8
+
+from catalog import errors
+from catalog.config import Settings
+
+
+class MetadataFileMissing(Exception):
+    """The metadata file a pointer names does not exist (anymore)."""
+
+
+@dataclass(frozen=True)
+class CachedMetadata:
+    metadata: TableMetadata
+    json_bytes: bytes
+
+
+def _is_storage_failure(exc: BaseException) -> bool:
+    return isinstance(exc, OSError | ConnectionError | TimeoutError) and not isinstance(exc, FileNotFoundError)
+
+
+class Storage:
+    """FileIO per warehouse scheme, and the metadata cache."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._io_lock = threading.Lock()
+        self._io: dict[str, FileIO] = {}
+        self._cache: OrderedDict[str, CachedMetadata] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._cache_size = settings.metadata_cache_entries
+
+    # --- FileIO -------------------------------------------------------------------------------
+
+    def properties_for(self, location: str) -> dict[str, str]:
+        """FileIO properties the catalog itself uses for a location."""
+        props: dict[str, str] = {"py-io-impl": "pyiceberg.io.pyarrow.PyArrowFileIO"}
+        if location.startswith(("s3://", "s3a://", "s3n://")):
+            props.update(self._settings.s3_properties())
+            props.setdefault("s3.connect-timeout", "5")
+            props.setdefault("s3.request-timeout", "30")
+        return props
+
+    def client_config(self, location: str) -> dict[str, str]:
+        """Non-secret storage settings handed to clients with a table (endpoint, addressing, region)."""
+        if not location.startswith(("s3://", "s3a://", "s3n://")):
+            return {}
+        config = {"s3.region": self._settings.s3_region, "client.region": self._settings.s3_region}
+        if self._settings.s3_endpoint:
+            config["s3.endpoint"] = self._settings.s3_endpoint
+        if self._settings.s3_path_style_access:
+            config["s3.path-style-access"] = "true"
+        return config
+
+    def io_for(self, location: str) -> FileIO:
+        scheme = location.split("://", 1)[0] if "://" in location else "file"
+        with self._io_lock:
+            io = self._io.get(scheme)
+            if io is None:
+                io = load_file_io(self.properties_for(location), location)
+                self._io[scheme] = io
+            return io
+
+    # --- metadata files -----------------------------------------------------------------------
+
+    def _remember(self, location: str, entry: CachedMetadata) -> None:
+        if self._cache_size == 0:
+            return
+        with self._cache_lock:
+            self._cache[location] = entry
+            self._cache.move_to_end(location)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+
+    def _cached(self, location: str) -> CachedMetadata | None:
+        with self._cache_lock:
+            entry = self._cache.get(location)
+            if entry is not None:
+                self._cache.move_to_end(location)
+            return entry
+
+    def read_table_metadata(self, location: str) -> CachedMetadata:
+        """Parse the metadata file at ``location`` (cached; files never change once written)."""
+        entry = self._cached(location)
+        if entry is not None:
+            return entry
+        raw = self.read_bytes(location)
+        if location.endswith(".gz.metadata.json") or raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        try:
+            metadata = TableMetadataUtil.parse_raw(raw)  # type: ignore[arg-type]  # pydantic accepts bytes
+        except (ValidationError, IcebergValidationError, ValueError) as exc:
+            raise errors.BadRequest(f"Not a valid Iceberg table metadata file: {location}: {exc}") from exc
+        entry = CachedMetadata(metadata, raw)
+        self._remember(location, entry)
+        return entry
+
+    def read_bytes(self, location: str) -> bytes:
+        try:
+            with self.io_for(location).new_input(location).open() as stream:
+                return stream.read()
+        except FileNotFoundError as exc:
+            raise MetadataFileMissing(location) from exc
+        except Exception as exc:
+            if _is_storage_failure(exc):
+                raise errors.StorageUnavailable(f"Object store unavailable reading {location}: {exc}") from exc
+            raise
+
+    def write_table_metadata(self, metadata: TableMetadata, location: str) -> CachedMetadata:
+        """Write a new metadata file (never overwriting one) and cache it."""
+        raw = metadata.model_dump_json(exclude_none=True).encode(UTF8)
+        self.write_new(location, raw)
+        entry = CachedMetadata(metadata, raw)
+        self._remember(location, entry)
+        return entry
+
+    def write_new(self, location: str, payload: bytes) -> None:
+        try:
+            with self.io_for(location).new_output(location).create(overwrite=False) as stream:
+                stream.write(payload)
+        except FileExistsError as exc:
+            raise errors.CommitFailed(f"Metadata file already exists: {location}") from exc
+        except Exception as exc:
+            if _is_storage_failure(exc):
+                raise errors.StorageUnavailable(f"Object store unavailable writing {location}: {exc}") from exc
+            raise
+
+    def delete_quietly(self, locations: Iterable[str]) -> None:
+        """Best-effort removal (orphaned metadata of a failed commit, purged files)."""
+        for location in locations:
+            try:
+                self.io_for(location).delete(location)
+            except Exception:  # noqa: BLE001 - cleanup must never mask the real outcome
+                pass
+            with self._cache_lock:
+                self._cache.pop(location, None)
+
+    def exists(self, location: str) -> bool:
+        try:
+            return self.io_for(location).new_input(location).exists()
+        except Exception as exc:
+            if _is_storage_failure(exc):
+                raise errors.StorageUnavailable(f"Object store unavailable: {exc}") from exc
+            raise
