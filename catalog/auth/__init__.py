@@ -1,0 +1,1 @@
+"""Authentication: who is calling (API keys, OAuth2 client credentials, JWTs, OIDC)."""

@@ -1,0 +1,1 @@
+"""Authorization: one question, may PRINCIPAL do ACTION on SECURABLE?"""
