@@ -164,3 +164,18 @@ def live_server(app: FastAPI) -> Iterator[LiveServer]:
     server = LiveServer(app).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def catalog_properties(live_server: LiveServer, backend: Backend) -> dict[str, str]:
+    """Properties for ``pyiceberg.catalog.load_catalog(type="rest", **props)`` against the live server.
+
+    Includes the storage keys a client needs for the backend's data files and, once RBAC is on,
+    the credentials of an administrator.
+    """
+    return {
+        "type": "rest",
+        "uri": live_server.url,
+        "warehouse": backend.settings.warehouse_name,
+        **backend.storage_properties(),
+    }
