@@ -232,8 +232,18 @@ def minio_container() -> Iterator[S3Server]:
 
 @contextmanager
 def s3_server() -> Iterator[S3Server]:
-    """MinIO in Docker when an engine is reachable, else a local SeaweedFS."""
-    if docker_available():
+    """An S3 server already running (DATLAKE_TEST_S3_ENDPOINT, as .ci/run starts one), else MinIO in
+    Docker when an engine is reachable, else a SeaweedFS started here."""
+    if endpoint := os.environ.get("DATLAKE_TEST_S3_ENDPOINT"):
+        server = S3Server(
+            endpoint,
+            os.environ.get("DATLAKE_TEST_S3_ACCESS_KEY", S3_ACCESS_KEY),
+            os.environ.get("DATLAKE_TEST_S3_SECRET_KEY", S3_SECRET_KEY),
+            os.environ.get("DATLAKE_TEST_S3_BUCKET", S3_BUCKET),
+        )
+        _wait_for_bucket(server, None, timeout=30)
+        yield server
+    elif docker_available():
         with minio_container() as server:
             yield server
     else:
