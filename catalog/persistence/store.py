@@ -348,7 +348,10 @@ class CatalogStore:
     def create_entity(
         self, warehouse_id: int, levels: Namespace, name: str, kind: str, metadata_location: str, *, replace: bool
     ) -> None:
-        """Insert a table/view row (register, create). With ``replace`` an existing row of the same kind is repointed."""
+        """Insert a table/view row (register, create).
+
+        With ``replace`` an existing row of the same kind is repointed instead.
+        """
         now = _now()
         with self._begin() as conn:
             ns_id = self._namespace_id(conn, warehouse_id, levels)

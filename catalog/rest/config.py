@@ -16,7 +16,7 @@ def served_endpoints(request: Request) -> list[str]:
     endpoints = []
     for route in request.app.routes:
         if isinstance(route, APIRoute) and route.path.startswith("/v1/{prefix}/"):
-            for method in sorted(route.methods):
+            for method in sorted(route.methods or ()):
                 endpoints.append(f"{method} {route.path}")
     return endpoints
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 
 from catalog import errors
@@ -32,7 +33,7 @@ class NamespaceService:
 
     def update_properties(
         self, warehouse: Warehouse, levels: Namespace, removals: Sequence[str], updates: dict[str, str]
-    ) -> tuple[list[str], list[str], list[str]]:
+    ) -> tuple[builtins.list[str], builtins.list[str], builtins.list[str]]:
         overlap = set(removals) & set(updates)
         if overlap:
             raise errors.Unprocessable(f"Properties both updated and removed: {sorted(overlap)}")

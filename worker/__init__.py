@@ -1,0 +1,1 @@
+"""Background work: the RQ queue and the register-snapshot job."""
