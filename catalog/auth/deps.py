@@ -1,0 +1,36 @@
+"""FastAPI dependencies for identity and authorization, used by every router of both APIs.
+
+``CurrentPrincipal`` authenticates the request (401 in the spec's error model otherwise) and
+``AuthorizerDep`` is the one :class:`~catalog.authz.authorizer.Authorizer`::
+
+    @router.get("/things/{name}")
+    def load(principal: CurrentPrincipal, authorizer: AuthorizerDep, ...) -> ...:
+        authorizer.require(principal, Action.LOAD_TABLE, Securable.table(warehouse.id, ns, name))
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Request
+
+from catalog.auth.principal import Principal
+from catalog.authz.authorizer import Authorizer
+
+if TYPE_CHECKING:
+    from catalog.auth.authenticator import Authenticator
+
+
+def get_principal(request: Request) -> Principal:
+    """The authenticated caller of this request (credentials are re-checked on every request)."""
+    authenticator: Authenticator = request.app.state.services.authenticator
+    return authenticator.authenticate(request.headers)
+
+
+def get_authorizer(request: Request) -> Authorizer:
+    authorizer: Authorizer = request.app.state.services.authorizer
+    return authorizer
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+AuthorizerDep = Annotated[Authorizer, Depends(get_authorizer)]
