@@ -15,6 +15,9 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings()
     overrides = {k: v for k, v in {"host": args.host, "port": args.port, "workers": args.workers}.items() if v}
     settings = settings.model_copy(update=overrides)
+    from catalog.observability import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
     # Fail fast (unmigrated database, bad URL) before uvicorn forks workers.
     from catalog.app import build_services
     from catalog.persistence.database import SchemaOutdated
@@ -35,8 +38,9 @@ def _serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        log_level="info",
-        access_log=False,
+        log_level=settings.log_level.lower(),
+        log_config=None,  # keep the JSON logging configured above
+        access_log=False,  # catalog.observability logs each request with its id
         env_file=None,
     )
     return 0

@@ -53,6 +53,31 @@ class Settings(BaseSettings):
         default=1800, ge=0, description="How long an Idempotency-Key outcome is remembered."
     )
 
+    log_level: str = Field(default="INFO", description="Log level of the server and worker.")
+    log_format: str = Field(default="json", description="`json` (one object per line, with request ids) or `text`.")
+
+    auth_allow_anonymous: bool = Field(
+        default=False,
+        description="Let callers without credentials in, with full access (development only; logged as a warning).",
+    )
+    auth_jwt_secret: str | None = Field(
+        default=None,
+        description="HS256 key that signs the catalog's access tokens. Unset: embedded mode generates one at "
+        "<home>/jwt-secret; with any other database the server refuses to start.",
+    )
+    auth_token_ttl_seconds: int = Field(default=3600, ge=60, description="Lifetime of issued access tokens.")
+    auth_jwt_issuer: str = Field(default="datlake-catalog", description="`iss` claim of issued access tokens.")
+    auth_oidc_issuer: str | None = Field(
+        default=None, description="Trust JWTs of this external OIDC issuer (its `iss`). Unset: no external tokens."
+    )
+    auth_oidc_jwks_url: str | None = Field(default=None, description="JWKS URL of the external OIDC issuer.")
+    auth_oidc_audience: str | None = Field(
+        default=None, description="Required `aud` of external OIDC tokens. Unset: audience not checked."
+    )
+    auth_oidc_principal_claim: str = Field(
+        default="sub", description="Claim of an external OIDC token that names an existing principal."
+    )
+
     @field_validator("warehouse")
     @classmethod
     def _strip_trailing_slash(cls, value: str | None) -> str | None:

@@ -91,8 +91,7 @@ def make_settings(
         home=tmp_path / "home",
         database_url=database_url,
         warehouse=warehouse,
-        **s3_settings,  # type: ignore[arg-type]
-        **overrides,  # type: ignore[arg-type]
+        **{**s3_settings, **overrides},  # type: ignore[arg-type]
     )
     if database == "postgres":
         from catalog.persistence.database import make_engine, migrate

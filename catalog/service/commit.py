@@ -23,6 +23,7 @@ from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.update import AssertCreate, TableRequirement, TableUpdate, update_table_metadata
 
 from catalog import errors
+from catalog.observability import COMMIT_CONFLICTS, COMMITS
 from catalog.persistence.store import TABLE, CatalogStore, Namespace, PointerSwap, Warehouse
 from catalog.service.locations import check_inside_warehouse
 from catalog.storage.fileio import CachedMetadata, MetadataFileMissing, Storage
@@ -96,13 +97,17 @@ class CommitService:
                     self.store.swap_pointers(warehouse.id, swaps)
             except errors.ConcurrentCommit:
                 self.storage.delete_quietly(written)
+                COMMIT_CONFLICTS.inc()
                 if attempt == MAX_ATTEMPTS:
+                    COMMITS.labels("conflict").inc()
                     raise
                 log.info("commit race lost, retrying on the new base (attempt %d)", attempt)
                 continue
             except BaseException:
                 self.storage.delete_quietly(written)
+                COMMITS.labels("failed").inc()
                 raise
+            COMMITS.labels("committed").inc()
             results = []
             for item in staged:
                 assert item.entry is not None

@@ -154,6 +154,10 @@ class Storage:
             with self._cache_lock:
                 self._cache.pop(location, None)
 
+    def check_reachable(self, location: str) -> None:
+        """Raise unless the store behind ``location`` answers (a missing object is fine)."""
+        self.io_for(location).new_input(location.rstrip("/") + "/.datlake-readiness-probe").exists()
+
     def exists(self, location: str) -> bool:
         try:
             return self.io_for(location).new_input(location).exists()

@@ -1,0 +1,48 @@
+"""Operations endpoints: liveness, readiness and Prometheus metrics (no authentication)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+
+from catalog.observability import metrics_payload
+from catalog.rest.deps import ServicesDep
+
+router = APIRouter(tags=["Operations"])
+
+
+@router.get("/healthz", summary="Liveness: the process serves requests")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Readiness: database, Redis and the object store are reachable")
+def readyz(services: ServicesDep) -> JSONResponse:
+    checks: dict[str, str] = {}
+    try:
+        services.store.ping()
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - report, never raise, from a probe
+        checks["database"] = f"unavailable: {type(exc).__name__}"
+    if services.settings.redis_url:
+        try:
+            import redis
+
+            redis.Redis.from_url(services.settings.redis_url, socket_timeout=2, socket_connect_timeout=2).ping()
+            checks["redis"] = "ok"
+        except Exception as exc:  # noqa: BLE001
+            checks["redis"] = f"unavailable: {type(exc).__name__}"
+    try:
+        services.storage.check_reachable(services.settings.resolved_warehouse)
+        checks["object_store"] = "ok"
+    except Exception as exc:  # noqa: BLE001
+        checks["object_store"] = f"unavailable: {type(exc).__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    return JSONResponse(
+        status_code=200 if ready else 503, content={"status": "ok" if ready else "unavailable", **checks}
+    )
+
+
+@router.get("/metrics", summary="Prometheus metrics")
+def metrics() -> Response:
+    return Response(content=metrics_payload(), media_type="text/plain; version=0.0.4; charset=utf-8")
