@@ -42,7 +42,9 @@ class TableService:
     def get(self, warehouse: Warehouse, namespace: Namespace, name: str) -> EntityRow:
         entity = self.store.get_entity(warehouse.id, namespace, name, TABLE)
         if entity is None:
-            self.store.get_namespace(warehouse.id, namespace)  # NoSuchNamespace when that is what is missing
+            # Always NoSuchTable, even when the namespace is missing: Spark resolves metadata tables
+            # (`db.tbl.snapshots`) by first asking for table `snapshots` in namespace `db.tbl` and
+            # only falls back on NoSuchTableException (the reference REST server answers the same).
             raise errors.NoSuchTable(f"Table does not exist: {qualified(namespace, name)}")
         return entity
 
