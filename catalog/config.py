@@ -52,6 +52,27 @@ class Settings(BaseSettings):
     idempotency_lifetime_seconds: int = Field(
         default=1800, ge=0, description="How long an Idempotency-Key outcome is remembered."
     )
+    # --- detached mode (/api/v1) and register-snapshot jobs ---
+    default_namespace: str = Field(
+        default="default", description="Namespace of tables named without a dot in /api/v1 (`sales_q1`)."
+    )
+    register_allowed_locations: str = Field(
+        default="",
+        description="Comma-separated URI prefixes, besides the warehouse, whose objects may be registered "
+        "as table data (e.g. s3://landing/exports/).",
+    )
+    job_queue: str = Field(default="datlake", description="Name of the RQ queue carrying register-snapshot jobs.")
+    job_heartbeat_seconds: float = Field(
+        default=5.0, gt=0, description="How often a running job records that its worker is alive."
+    )
+    job_stale_seconds: float = Field(
+        default=60.0, gt=0, description="A running job silent for this long is retried or failed (its worker died)."
+    )
+    job_max_attempts: int = Field(default=3, ge=1, description="Runs of a job before a dead worker fails it.")
+    job_timeout_seconds: int = Field(default=3600, ge=1, description="Longest a register-snapshot job may run.")
+    register_threads: int = Field(
+        default=16, ge=1, description="Objects a register-snapshot job checks and reads footers of in parallel."
+    )
 
     log_level: str = Field(default="INFO", description="Log level of the server and worker.")
     log_format: str = Field(default="json", description="`json` (one object per line, with request ids) or `text`.")
