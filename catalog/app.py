@@ -18,11 +18,13 @@ from catalog.persistence.store import CatalogStore
 from catalog.rest import config as config_routes
 from catalog.rest import namespaces as namespace_routes
 from catalog.rest import tables as table_routes
+from catalog.rest import views as view_routes
 from catalog.rest.deps import Services
 from catalog.rest.middleware import BodySizeLimit, IdempotencyKeys
 from catalog.service.commit import CommitService
 from catalog.service.namespaces import NamespaceService
 from catalog.service.tables import TableService
+from catalog.service.views import ViewService
 from catalog.storage.fileio import Storage
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,7 @@ def build_services(settings: Settings) -> Services:
         namespaces=NamespaceService(store),
         tables=TableService(store, storage),
         commits=CommitService(store, storage),
+        views=ViewService(store, storage),
     )
 
 
@@ -109,6 +112,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(config_routes.router)
     app.include_router(namespace_routes.router)
     app.include_router(table_routes.router)
+    app.include_router(view_routes.router)
     app.add_middleware(IdempotencyKeys, store=services.store, lifetime_seconds=settings.idempotency_lifetime_seconds)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     return app

@@ -14,6 +14,7 @@ from catalog.persistence.store import CatalogStore, Warehouse
 from catalog.service.commit import CommitService
 from catalog.service.namespaces import NamespaceService
 from catalog.service.tables import TableService
+from catalog.service.views import ViewService
 from catalog.storage.fileio import Storage
 
 M = TypeVar("M", bound=BaseModel)
@@ -27,6 +28,7 @@ class Services:
     namespaces: NamespaceService
     tables: TableService
     commits: CommitService
+    views: ViewService
 
 
 def get_services(request: Request) -> Services:
