@@ -6,17 +6,21 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from catalog import errors
+from catalog.audit import AuditMiddleware
+from catalog.auth.deps import get_principal
+from catalog.auth.setup import announce, build_access_control
 from catalog.config import Settings
 from catalog.persistence.database import ensure_schema, make_engine
 from catalog.persistence.store import CatalogStore
 from catalog.rest import config as config_routes
 from catalog.rest import namespaces as namespace_routes
+from catalog.rest import oauth as oauth_routes
 from catalog.rest import tables as table_routes
 from catalog.rest import views as view_routes
 from catalog.rest.deps import Services
@@ -26,8 +30,11 @@ from catalog.service.namespaces import NamespaceService
 from catalog.service.tables import TableService
 from catalog.service.views import ViewService
 from catalog.storage.fileio import Storage
+from datlake_ext import admin as admin_routes
 
 log = logging.getLogger(__name__)
+
+AUTHENTICATED = [Depends(get_principal)]
 
 HTTP_ERROR_TYPES = {
     400: "BadRequestException",
@@ -50,10 +57,14 @@ def build_services(settings: Settings) -> Services:
     store = CatalogStore(engine)
     store.ensure_warehouse(settings.warehouse_name, settings.resolved_warehouse)
     storage = Storage(settings)
+    access_control = build_access_control(settings, store)
     return Services(
         settings=settings,
         store=store,
         storage=storage,
+        authenticator=access_control.authenticator,
+        authorizer=access_control.authorizer,
+        access=access_control.access,
         namespaces=NamespaceService(store),
         tables=TableService(store, storage),
         commits=CommitService(store, storage),
@@ -70,7 +81,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(errors.CatalogError)
     async def _catalog_error(_request: Request, exc: errors.CatalogError) -> JSONResponse:
-        return _error_response(exc.status_code, exc.error_type, exc.message)
+        response = _error_response(exc.status_code, exc.error_type, exc.message)
+        if exc.status_code == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="datlake"'
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -108,11 +122,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         lifespan=lifespan,
     )
     app.state.services = services
+    announce(settings, services.access)
     install_error_handlers(app)
-    app.include_router(config_routes.router)
-    app.include_router(namespace_routes.router)
-    app.include_router(table_routes.router)
-    app.include_router(view_routes.router)
+    app.include_router(oauth_routes.router)
+    # Every catalog route authenticates first (401 before anything else); routes then authorize.
+    app.include_router(config_routes.router, dependencies=AUTHENTICATED)
+    app.include_router(namespace_routes.router, dependencies=AUTHENTICATED)
+    app.include_router(table_routes.router, dependencies=AUTHENTICATED)
+    app.include_router(view_routes.router, dependencies=AUTHENTICATED)
+    app.include_router(admin_routes.router, dependencies=AUTHENTICATED)
     app.add_middleware(IdempotencyKeys, store=services.store, lifetime_seconds=settings.idempotency_lifetime_seconds)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(AuditMiddleware, sink=services.access.access)
     return app

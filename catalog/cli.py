@@ -20,11 +20,12 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     # Fail fast (unmigrated database, bad URL) before uvicorn forks workers.
     from catalog.app import build_services
+    from catalog.auth.tokens import InsecureConfiguration
     from catalog.persistence.database import SchemaOutdated
 
     try:
         build_services(settings).store.engine.dispose()
-    except SchemaOutdated as exc:
+    except (SchemaOutdated, InsecureConfiguration) as exc:
         print(f"datlake: {exc}", file=sys.stderr)
         return 1
     print(
@@ -66,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
     migrate = commands.add_parser("migrate", help="upgrade the catalog database schema")
     migrate.set_defaults(func=_migrate)
+    from catalog.admin_cli import add_admin_parser
+
+    add_admin_parser(commands)
     return parser
 
 

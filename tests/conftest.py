@@ -23,6 +23,52 @@ from catalog.config import Settings
 from tests.services import PG_ADMIN_URL, PostgresServer, S3Server, free_port, s3_server, unavailable
 
 ALL_BACKENDS = ["sqlite-file", "sqlite-s3", "postgres-file", "postgres-s3"]
+TEST_JWT_SECRET = "datlake-test-jwt-secret-0123456789abcdef"  # the server refuses to start with PostgreSQL and none
+
+
+@dataclass(frozen=True)
+class AdminCredentials:
+    """An administrator (ADMIN on the default warehouse's catalog) of one app, made for the tests."""
+
+    name: str
+    client_id: str
+    client_secret: str
+    api_key: str
+
+    @property
+    def credential(self) -> str:
+        """PyIceberg's ``credential`` property."""
+        return f"{self.client_id}:{self.client_secret}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+def admin_credentials(app: FastAPI) -> AdminCredentials:
+    """The test administrator of ``app`` (created on first use, then remembered on the app)."""
+    existing: AdminCredentials | None = getattr(app.state, "test_admin", None)
+    if existing is not None:
+        return existing
+    from catalog.authz.model import Grant, Privilege, SecurableType
+
+    access = app.state.services.access
+    created = access.create_principal("test-admin", "service")
+    role_id = access.access.create_role("test-admins")
+    default = access.warehouse(None)
+    access.access.add_grant(role_id, Grant(Privilege.ADMIN.value, SecurableType.CATALOG.value, default.id, ""))
+    access.add_member("test-admins", created.name)
+    key = access.create_api_key(created.name)
+    admin = AdminCredentials(created.name, created.client_id, created.client_secret, key.api_key)
+    app.state.test_admin = admin
+    return admin
+
+
+def authorized_client(app: FastAPI, **kwargs: object) -> TestClient:
+    """A TestClient that sends the test administrator's API key (use as a context manager)."""
+    client = TestClient(app, headers=admin_credentials(app).headers, **kwargs)  # type: ignore[arg-type]
+    client.prefix = f"/v1/{app.state.services.settings.warehouse_name}"  # type: ignore[attr-defined]
+    return client
 
 
 @pytest.fixture(scope="session")
@@ -91,7 +137,7 @@ def make_settings(
         home=tmp_path / "home",
         database_url=database_url,
         warehouse=warehouse,
-        **{**s3_settings, **overrides},  # type: ignore[arg-type]
+        **{"auth_jwt_secret": TEST_JWT_SECRET, **s3_settings, **overrides},  # type: ignore[arg-type]
     )
     if database == "postgres":
         from catalog.persistence.database import make_engine, migrate
@@ -126,8 +172,9 @@ def app(backend: Backend) -> FastAPI:
 
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
-    """An HTTP client on the app in-process; ``client.prefix`` is the warehouse's URL prefix."""
-    with TestClient(app) as test_client:
+    """An HTTP client on the app in-process, authenticated as an administrator (its API key);
+    ``client.prefix`` is the warehouse's URL prefix."""
+    with TestClient(app, headers=admin_credentials(app).headers) as test_client:
         test_client.prefix = f"/v1/{app.state.services.settings.warehouse_name}"  # type: ignore[attr-defined]
         yield test_client
 
@@ -138,6 +185,7 @@ class LiveServer:
     def __init__(self, app: FastAPI) -> None:
         import uvicorn
 
+        self.app = app
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
@@ -172,9 +220,12 @@ def catalog_properties(live_server: LiveServer, backend: Backend) -> dict[str, s
     Includes the storage keys a client needs for the backend's data files and, once RBAC is on,
     the credentials of an administrator.
     """
+    admin = admin_credentials(live_server.app)
     return {
         "type": "rest",
         "uri": live_server.url,
         "warehouse": backend.settings.warehouse_name,
+        "credential": admin.credential,
+        "oauth2-server-uri": f"{live_server.url}/v1/oauth/tokens",
         **backend.storage_properties(),
     }

@@ -139,6 +139,17 @@ class Securable:
     def view(cls, warehouse_id: int, namespace: tuple[str, ...] | list[str], name: str) -> Securable:
         return cls(SecurableType.VIEW, warehouse_id, tuple(namespace), name)
 
+    @classmethod
+    def of_grant(cls, grant: Grant) -> Securable:
+        """The securable a stored grant names."""
+        kind = SecurableType(grant.securable_type)
+        if kind == SecurableType.CATALOG:
+            return cls.catalog(grant.warehouse_id)
+        if kind == SecurableType.NAMESPACE:
+            return cls(kind, grant.warehouse_id, tuple(grant.securable_name.split(SEPARATOR)))
+        namespace, _, name = grant.securable_name.rpartition(SEPARATOR)
+        return cls(kind, grant.warehouse_id, tuple(namespace.split(SEPARATOR)), name)
+
     @property
     def key(self) -> str:
         """The ``grants.securable_name`` of this securable."""

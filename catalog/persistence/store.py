@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +19,14 @@ from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, sele
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from catalog import errors
-from catalog.persistence.schema import NAMESPACE_SEPARATOR, entities, idempotency_records, namespaces, warehouses
+from catalog.persistence.schema import (
+    NAMESPACE_SEPARATOR,
+    entities,
+    grants,
+    idempotency_records,
+    namespaces,
+    warehouses,
+)
 
 Namespace = tuple[str, ...]
 
@@ -194,7 +201,15 @@ class CatalogStore:
             raise errors.NoSuchNamespace(f"Namespace does not exist: {'.'.join(levels)}")
         return NamespaceRow(row.id, levels, dict(row.properties or {}))
 
-    def list_namespaces(self, warehouse_id: int, parent: Namespace, token: str | None, size: int | None) -> Page:
+    def list_namespaces(
+        self,
+        warehouse_id: int,
+        parent: Namespace,
+        token: str | None,
+        size: int | None,
+        only: Collection[str] | None = None,
+    ) -> Page:
+        """Child namespaces of ``parent``; ``only`` (namespace keys) restricts them to what a caller may see."""
         after = decode_page_token(token)
         with self.engine.connect() as conn:
             if parent and self._namespace_id(conn, warehouse_id, parent) is None:
@@ -204,6 +219,9 @@ class CatalogStore:
                 .where(namespaces.c.warehouse_id == warehouse_id, namespaces.c.parent == namespace_key(parent))
                 .order_by(namespaces.c.name)
             )
+            if only is not None:
+                names = _filtered_names(conn, query, namespaces.c.name, only, after, size)
+                return _page([namespace_levels(n) for n in names], names, size)
             if after is not None:
                 query = query.where(namespaces.c.name > after)
             if size is not None:
@@ -226,6 +244,7 @@ class CatalogStore:
                 what = "tables or views" if has_entities else "child namespaces"
                 raise errors.NamespaceNotEmpty(f"Namespace {'.'.join(levels)} is not empty: it holds {what}")
             conn.execute(delete(namespaces).where(namespaces.c.id == ns_id))
+            _delete_grants(conn, warehouse_id, "namespace", namespace_key(levels))
 
     def update_namespace_properties(
         self, warehouse_id: int, levels: Namespace, removals: Sequence[str], updates: dict[str, str]
@@ -280,8 +299,15 @@ class CatalogStore:
             ).scalar()
 
     def list_entities(
-        self, warehouse_id: int, levels: Namespace, kind: str, token: str | None, size: int | None
+        self,
+        warehouse_id: int,
+        levels: Namespace,
+        kind: str,
+        token: str | None,
+        size: int | None,
+        only: Collection[str] | None = None,
     ) -> Page:
+        """Tables or views of a namespace; ``only`` (names) restricts them to what a caller may see."""
         after = decode_page_token(token)
         with self.engine.connect() as conn:
             ns_id = self._namespace_id(conn, warehouse_id, levels)
@@ -292,6 +318,9 @@ class CatalogStore:
                 .where(entities.c.namespace_id == ns_id, entities.c.kind == kind)
                 .order_by(entities.c.name)
             )
+            if only is not None:
+                names = _filtered_names(conn, query, entities.c.name, only, after, size)
+                return _page(names, names, size)
             if after is not None:
                 query = query.where(entities.c.name > after)
             if size is not None:
@@ -392,8 +421,12 @@ class CatalogStore:
                 raise errors.AlreadyExists(f"Table or view already exists: {'.'.join((*levels, name))}") from exc
 
     def delete_entity(self, entity: EntityRow) -> None:
+        """Delete the row, and the grants on it: a later object of the same name starts without any."""
         with self._begin() as conn:
+            warehouse_id = conn.execute(select(entities.c.warehouse_id).where(entities.c.id == entity.id)).scalar()
             conn.execute(delete(entities).where(entities.c.id == entity.id))
+            if warehouse_id is not None:
+                _delete_grants(conn, warehouse_id, entity.kind, _entity_key(entity.namespace, entity.name))
 
     def rename_entity(self, warehouse_id: int, entity: EntityRow, to_levels: Namespace, to_name: str) -> None:
         with self._begin() as conn:
@@ -415,6 +448,16 @@ class CatalogStore:
                 raise errors.AlreadyExists(f"Name already taken: {'.'.join((*to_levels, to_name))}") from exc
             if result.rowcount != 1:
                 raise errors.NoSuchTable(f"Table does not exist: {'.'.join((*entity.namespace, entity.name))}")
+            # Grants on the object follow it to its new name, in the same transaction.
+            conn.execute(
+                update(grants)
+                .where(
+                    grants.c.warehouse_id == warehouse_id,
+                    grants.c.securable_type == entity.kind,
+                    grants.c.securable_name == _entity_key(entity.namespace, entity.name),
+                )
+                .values(securable_name=_entity_key(to_levels, to_name))
+            )
 
     # --- idempotency --------------------------------------------------------------------------
 
@@ -452,6 +495,39 @@ class CatalogStore:
                 )
         except IntegrityError:
             pass  # a concurrent request with the same key recorded its outcome first
+
+
+FILTER_CHUNK = 500
+
+
+def _filtered_names(
+    conn: Connection, query: Any, column: Any, only: Collection[str], after: str | None, size: int | None
+) -> list[str]:
+    """Run a name-ordered listing restricted to ``only``, in sorted chunks so that neither a long list
+    of visible names nor pagination (``after``/``size``) is a problem: a page costs one or a few
+    indexed queries however many names exist in total."""
+    candidates = sorted(n for n in only if after is None or n > after)
+    found: list[str] = []
+    for start in range(0, len(candidates), FILTER_CHUNK):
+        chunk = candidates[start : start + FILTER_CHUNK]
+        found.extend(conn.execute(query.where(column.in_(chunk))).scalars())
+        if size is not None and len(found) > size:
+            break
+    return found[: size + 1] if size is not None else found
+
+
+def _entity_key(levels: Namespace, name: str) -> str:
+    return namespace_key(levels) + NAMESPACE_SEPARATOR + name
+
+
+def _delete_grants(conn: Connection, warehouse_id: int, securable_type: str, securable_name: str) -> None:
+    conn.execute(
+        delete(grants).where(
+            grants.c.warehouse_id == warehouse_id,
+            grants.c.securable_type == securable_type,
+            grants.c.securable_name == securable_name,
+        )
+    )
 
 
 def _page(items: list[Any], keys: list[str], size: int | None) -> Page:

@@ -9,8 +9,11 @@ from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 
 from catalog import errors
+from catalog.auth.authenticator import Authenticator
+from catalog.authz.authorizer import Authorizer
 from catalog.config import Settings
 from catalog.persistence.store import CatalogStore, Warehouse
+from catalog.service.access import AccessService
 from catalog.service.commit import CommitService
 from catalog.service.namespaces import NamespaceService
 from catalog.service.tables import TableService
@@ -25,6 +28,9 @@ class Services:
     settings: Settings
     store: CatalogStore
     storage: Storage
+    authenticator: Authenticator
+    authorizer: Authorizer
+    access: AccessService
     namespaces: NamespaceService
     tables: TableService
     commits: CommitService
@@ -67,5 +73,6 @@ def parse_body(model: type[M], body: bytes) -> M:
             f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()[:5]
         )
         raise errors.BadRequest(f"Invalid {model.__name__}: {problems}") from exc
-    except ValueError as exc:
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        # PyIceberg's own "before" validators raise these raw on wrongly typed input
         raise errors.BadRequest(f"Invalid {model.__name__}: {exc}") from exc

@@ -9,6 +9,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query, Response, status
 
 from catalog import errors
+from catalog.auth.deps import CurrentPrincipal
+from catalog.auth.principal import Principal
+from catalog.authz.commits import commit_privileges, creates_table
+from catalog.authz.model import Action, Privilege, Securable, SecurableType
 from catalog.persistence.store import Warehouse
 from catalog.rest.deps import BodyDep, Services, ServicesDep, WarehouseDep, parse_body
 from catalog.rest.models import (
@@ -55,8 +59,25 @@ def table_response(
     return Response(content=content, media_type="application/json", headers=headers)
 
 
+def authorize_commit(
+    services: Services,
+    principal: Principal,
+    warehouse: Warehouse,
+    levels: tuple[str, ...],
+    name: str,
+    request: CommitTableRequest,
+) -> None:
+    """A create through a commit needs CREATE on the namespace; otherwise what the update list needs."""
+    if creates_table(request.requirements):
+        services.authorizer.require(principal, Action.CREATE_TABLE, Securable.of_namespace(warehouse.id, levels))
+        return
+    needs: frozenset[Privilege] = commit_privileges(request.updates)
+    services.authorizer.require(principal, needs, Securable.table(warehouse.id, levels, name))
+
+
 @router.get("/namespaces/{namespace}/tables", summary="List the tables of a namespace")
 def list_tables(
+    principal: CurrentPrincipal,
     services: ServicesDep,
     warehouse: WarehouseDep,
     namespace: str,
@@ -64,7 +85,8 @@ def list_tables(
     page_size: PageSize = None,
 ) -> dict[str, object]:
     levels = parse_namespace_path(namespace)
-    page = services.tables.list(warehouse, levels, page_token, page_size)
+    visible = services.authorizer.visible_names(principal, SecurableType.TABLE, warehouse.id, levels)
+    page = services.tables.list(warehouse, levels, page_token, page_size, visible)
     body: dict[str, object] = {"identifiers": [{"namespace": list(levels), "name": name} for name in page.items]}
     if page.next_token:
         body["next-page-token"] = page.next_token
@@ -72,11 +94,15 @@ def list_tables(
 
 
 @router.post("/namespaces/{namespace}/tables", summary="Create a table (or stage its creation)")
-def create_table(services: ServicesDep, warehouse: WarehouseDep, namespace: str, body: BodyDep) -> Response:
+def create_table(
+    principal: CurrentPrincipal, services: ServicesDep, warehouse: WarehouseDep, namespace: str, body: BodyDep
+) -> Response:
+    levels = parse_namespace_path(namespace)
+    services.authorizer.require(principal, Action.CREATE_TABLE, Securable.of_namespace(warehouse.id, levels))
     request = parse_body(CreateTableRequest, body)
     loaded = services.tables.create(
         warehouse,
-        parse_namespace_path(namespace),
+        levels,
         request.name,
         request.table_schema,
         location=request.location,
@@ -89,16 +115,24 @@ def create_table(services: ServicesDep, warehouse: WarehouseDep, namespace: str,
 
 
 @router.post("/namespaces/{namespace}/register", summary="Register an existing metadata file as a table")
-def register_table(services: ServicesDep, warehouse: WarehouseDep, namespace: str, body: BodyDep) -> Response:
+def register_table(
+    principal: CurrentPrincipal, services: ServicesDep, warehouse: WarehouseDep, namespace: str, body: BodyDep
+) -> Response:
+    levels = parse_namespace_path(namespace)
+    services.authorizer.require(principal, Action.REGISTER_TABLE, Securable.of_namespace(warehouse.id, levels))
     request = parse_body(RegisterTableRequest, body)
+    if request.overwrite:  # replacing an existing table's metadata is dropping it
+        target = Securable.table(warehouse.id, levels, check_entity_name(request.name))
+        services.authorizer.require(principal, Action.DROP_TABLE, target)
     loaded = services.tables.register(
-        warehouse, parse_namespace_path(namespace), request.name, request.metadata_location, overwrite=request.overwrite
+        warehouse, levels, request.name, request.metadata_location, overwrite=request.overwrite
     )
     return table_response(services, warehouse, loaded)
 
 
 @router.get("/namespaces/{namespace}/tables/{table}", summary="Load a table")
 def load_table(
+    principal: CurrentPrincipal,
     services: ServicesDep,
     warehouse: WarehouseDep,
     namespace: str,
@@ -106,7 +140,9 @@ def load_table(
     snapshots: Annotated[SnapshotMode, Query()] = "all",
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    loaded = services.tables.load(warehouse, parse_namespace_path(namespace), table)
+    levels = parse_namespace_path(namespace)
+    services.authorizer.require(principal, Action.LOAD_TABLE, Securable.table(warehouse.id, levels, table))
+    loaded = services.tables.load(warehouse, levels, table)
     etag = _etag(loaded.metadata_location, snapshots)
     if if_none_match is not None and etag in {tag.strip() for tag in if_none_match.split(",")}:
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
@@ -114,15 +150,27 @@ def load_table(
 
 
 @router.head("/namespaces/{namespace}/tables/{table}", status_code=204, summary="Check that a table exists")
-def table_exists(services: ServicesDep, warehouse: WarehouseDep, namespace: str, table: str) -> Response:
-    services.tables.get(warehouse, parse_namespace_path(namespace), table)
+def table_exists(
+    principal: CurrentPrincipal, services: ServicesDep, warehouse: WarehouseDep, namespace: str, table: str
+) -> Response:
+    levels = parse_namespace_path(namespace)
+    services.authorizer.require(principal, Action.LOAD_TABLE, Securable.table(warehouse.id, levels, table))
+    services.tables.get(warehouse, levels, table)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/namespaces/{namespace}/tables/{table}", summary="Commit updates to a table")
-def commit_table(services: ServicesDep, warehouse: WarehouseDep, namespace: str, table: str, body: BodyDep) -> Response:
-    request = parse_body(CommitTableRequest, body)
+def commit_table(
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    warehouse: WarehouseDep,
+    namespace: str,
+    table: str,
+    body: BodyDep,
+) -> Response:
     levels = parse_namespace_path(namespace)
+    request = parse_body(CommitTableRequest, body)
+    authorize_commit(services, principal, warehouse, levels, check_entity_name(table), request)
     if request.identifier is not None and (
         tuple(request.identifier.namespace) != levels or request.identifier.name != table
     ):
@@ -141,19 +189,28 @@ def commit_table(services: ServicesDep, warehouse: WarehouseDep, namespace: str,
 
 @router.delete("/namespaces/{namespace}/tables/{table}", status_code=204, summary="Drop a table")
 def drop_table(
+    principal: CurrentPrincipal,
     services: ServicesDep,
     warehouse: WarehouseDep,
     namespace: str,
     table: str,
     purge_requested: Annotated[bool, Query(alias="purgeRequested")] = False,
 ) -> Response:
-    services.tables.drop(warehouse, parse_namespace_path(namespace), table, purge=purge_requested)
+    levels = parse_namespace_path(namespace)
+    services.authorizer.require(principal, Action.DROP_TABLE, Securable.table(warehouse.id, levels, table))
+    services.tables.drop(warehouse, levels, table, purge=purge_requested)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/tables/rename", status_code=204, summary="Rename a table, also across namespaces")
-def rename_table(services: ServicesDep, warehouse: WarehouseDep, body: BodyDep) -> Response:
+def rename_table(
+    principal: CurrentPrincipal, services: ServicesDep, warehouse: WarehouseDep, body: BodyDep
+) -> Response:
     request = parse_body(RenameTableRequest, body)
+    source = Securable.table(warehouse.id, check_namespace(request.source.namespace), request.source.name)
+    destination = Securable.of_namespace(warehouse.id, check_namespace(request.destination.namespace))
+    services.authorizer.require(principal, Action.RENAME_FROM, source)
+    services.authorizer.require(principal, Action.RENAME_TO, destination)
     services.tables.rename(
         warehouse,
         (tuple(request.source.namespace), request.source.name),
@@ -166,20 +223,29 @@ def rename_table(services: ServicesDep, warehouse: WarehouseDep, body: BodyDep) 
     "/namespaces/{namespace}/tables/{table}/metrics", status_code=204, summary="Accept a scan or commit metrics report"
 )
 def report_metrics(
-    services: ServicesDep, warehouse: WarehouseDep, namespace: str, table: str, body: BodyDep
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    warehouse: WarehouseDep,
+    namespace: str,
+    table: str,
+    body: BodyDep,
 ) -> Response:
+    levels = parse_namespace_path(namespace)
+    services.authorizer.require(principal, Action.REPORT_METRICS, Securable.table(warehouse.id, levels, table))
     try:
         report = json.loads(body or b"{}")
     except ValueError as exc:
         raise errors.BadRequest(f"Invalid metrics report: {exc}") from exc
     if not isinstance(report, dict):
         raise errors.BadRequest("Invalid metrics report: expected a JSON object")
-    services.tables.get(warehouse, parse_namespace_path(namespace), table)
+    services.tables.get(warehouse, levels, table)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/transactions/commit", status_code=204, summary="Commit updates to several tables atomically")
-def commit_transaction(services: ServicesDep, warehouse: WarehouseDep, body: BodyDep) -> Response:
+def commit_transaction(
+    principal: CurrentPrincipal, services: ServicesDep, warehouse: WarehouseDep, body: BodyDep
+) -> Response:
     request = parse_body(CommitTransactionRequest, body)
     if not request.table_changes:
         raise errors.BadRequest("A transaction needs at least one table change")
@@ -187,13 +253,8 @@ def commit_transaction(services: ServicesDep, warehouse: WarehouseDep, body: Bod
     for item in request.table_changes:
         if item.identifier is None:
             raise errors.BadRequest("Every table change of a transaction needs an identifier")
-        changes.append(
-            TableChange(
-                check_namespace(item.identifier.namespace),
-                check_entity_name(item.identifier.name),
-                item.requirements,
-                item.updates,
-            )
-        )
+        levels, name = check_namespace(item.identifier.namespace), check_entity_name(item.identifier.name)
+        authorize_commit(services, principal, warehouse, levels, name, item)
+        changes.append(TableChange(levels, name, item.requirements, item.updates))
     services.commits.commit_transaction(warehouse, changes)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

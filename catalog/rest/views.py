@@ -10,10 +10,12 @@ from pyiceberg.schema import Schema
 from pyiceberg.view.metadata import ViewVersion
 
 from catalog import errors
+from catalog.auth.deps import CurrentPrincipal
+from catalog.authz.model import Action, Securable, SecurableType
 from catalog.rest.deps import BodyDep, ServicesDep, WarehouseDep, parse_body
 from catalog.rest.models import RenameTableRequest, TableIdentifierBody
 from catalog.rest.namespaces import PageSize, PageToken
-from catalog.service.identifiers import check_entity_name, parse_namespace_path
+from catalog.service.identifiers import check_entity_name, check_namespace, parse_namespace_path
 from catalog.service.views import AssertViewUUID, LoadedView, ViewUpdate
 
 router = APIRouter(prefix="/v1/{prefix}", tags=["Catalog API: views"])
@@ -66,6 +68,7 @@ def view_response(loaded: LoadedView) -> Response:
 
 @router.get("/namespaces/{namespace}/views", summary="List the views of a namespace")
 def list_views(
+    principal: CurrentPrincipal,
     services: ServicesDep,
     warehouse: WarehouseDep,
     namespace: str,
@@ -73,7 +76,8 @@ def list_views(
     page_size: PageSize = None,
 ) -> dict[str, object]:
     levels = parse_namespace_path(namespace)
-    page = services.views.list(warehouse, levels, page_token, page_size)
+    visible = services.authorizer.visible_names(principal, SecurableType.VIEW, warehouse.id, levels)
+    page = services.views.list(warehouse, levels, page_token, page_size, visible)
     body: dict[str, object] = {"identifiers": [{"namespace": list(levels), "name": name} for name in page.items]}
     if page.next_token:
         body["next-page-token"] = page.next_token
@@ -81,11 +85,15 @@ def list_views(
 
 
 @router.post("/namespaces/{namespace}/views", summary="Create a view")
-def create_view(services: ServicesDep, warehouse: WarehouseDep, namespace: str, body: BodyDep) -> Response:
+def create_view(
+    principal: CurrentPrincipal, services: ServicesDep, warehouse: WarehouseDep, namespace: str, body: BodyDep
+) -> Response:
+    levels = parse_namespace_path(namespace)
+    services.authorizer.require(principal, Action.CREATE_VIEW, Securable.of_namespace(warehouse.id, levels))
     request = parse_body(CreateViewRequest, body)
     loaded = services.views.create(
         warehouse,
-        parse_namespace_path(namespace),
+        levels,
         request.name,
         request.view_schema,
         request.view_version,
@@ -96,29 +104,47 @@ def create_view(services: ServicesDep, warehouse: WarehouseDep, namespace: str, 
 
 
 @router.post("/namespaces/{namespace}/register-view", summary="Register an existing metadata file as a view")
-def register_view(services: ServicesDep, warehouse: WarehouseDep, namespace: str, body: BodyDep) -> Response:
+def register_view(
+    principal: CurrentPrincipal, services: ServicesDep, warehouse: WarehouseDep, namespace: str, body: BodyDep
+) -> Response:
+    levels = parse_namespace_path(namespace)
+    services.authorizer.require(principal, Action.CREATE_VIEW, Securable.of_namespace(warehouse.id, levels))
     request = parse_body(RegisterViewRequest, body)
-    loaded = services.views.register(
-        warehouse, parse_namespace_path(namespace), request.name, request.metadata_location
-    )
+    loaded = services.views.register(warehouse, levels, request.name, request.metadata_location)
     return view_response(loaded)
 
 
 @router.get("/namespaces/{namespace}/views/{view}", summary="Load a view")
-def load_view(services: ServicesDep, warehouse: WarehouseDep, namespace: str, view: str) -> Response:
-    return view_response(services.views.load(warehouse, parse_namespace_path(namespace), view))
+def load_view(
+    principal: CurrentPrincipal, services: ServicesDep, warehouse: WarehouseDep, namespace: str, view: str
+) -> Response:
+    levels = parse_namespace_path(namespace)
+    services.authorizer.require(principal, Action.LOAD_VIEW, Securable.view(warehouse.id, levels, view))
+    return view_response(services.views.load(warehouse, levels, view))
 
 
 @router.head("/namespaces/{namespace}/views/{view}", status_code=204, summary="Check that a view exists")
-def view_exists(services: ServicesDep, warehouse: WarehouseDep, namespace: str, view: str) -> Response:
-    services.views.get(warehouse, parse_namespace_path(namespace), view)
+def view_exists(
+    principal: CurrentPrincipal, services: ServicesDep, warehouse: WarehouseDep, namespace: str, view: str
+) -> Response:
+    levels = parse_namespace_path(namespace)
+    services.authorizer.require(principal, Action.LOAD_VIEW, Securable.view(warehouse.id, levels, view))
+    services.views.get(warehouse, levels, view)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/namespaces/{namespace}/views/{view}", summary="Replace a view (commit view updates)")
-def replace_view(services: ServicesDep, warehouse: WarehouseDep, namespace: str, view: str, body: BodyDep) -> Response:
-    request = parse_body(CommitViewRequest, body)
+def replace_view(
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    warehouse: WarehouseDep,
+    namespace: str,
+    view: str,
+    body: BodyDep,
+) -> Response:
     levels = parse_namespace_path(namespace)
+    services.authorizer.require(principal, Action.REPLACE_VIEW, Securable.view(warehouse.id, levels, view))
+    request = parse_body(CommitViewRequest, body)
     if request.identifier is not None and (
         tuple(request.identifier.namespace) != levels or request.identifier.name != view
     ):
@@ -128,14 +154,22 @@ def replace_view(services: ServicesDep, warehouse: WarehouseDep, namespace: str,
 
 
 @router.delete("/namespaces/{namespace}/views/{view}", status_code=204, summary="Drop a view")
-def drop_view(services: ServicesDep, warehouse: WarehouseDep, namespace: str, view: str) -> Response:
-    services.views.drop(warehouse, parse_namespace_path(namespace), view)
+def drop_view(
+    principal: CurrentPrincipal, services: ServicesDep, warehouse: WarehouseDep, namespace: str, view: str
+) -> Response:
+    levels = parse_namespace_path(namespace)
+    services.authorizer.require(principal, Action.DROP_VIEW, Securable.view(warehouse.id, levels, view))
+    services.views.drop(warehouse, levels, view)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/views/rename", status_code=204, summary="Rename a view, also across namespaces")
-def rename_view(services: ServicesDep, warehouse: WarehouseDep, body: BodyDep) -> Response:
+def rename_view(principal: CurrentPrincipal, services: ServicesDep, warehouse: WarehouseDep, body: BodyDep) -> Response:
     request = parse_body(RenameTableRequest, body)
+    source = Securable.view(warehouse.id, check_namespace(request.source.namespace), request.source.name)
+    destination = Securable.of_namespace(warehouse.id, check_namespace(request.destination.namespace))
+    services.authorizer.require(principal, Action.RENAME_FROM, source)
+    services.authorizer.require(principal, Action.RENAME_TO, destination)
     services.views.rename(
         warehouse,
         (tuple(request.source.namespace), request.source.name),

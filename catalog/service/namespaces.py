@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from catalog import errors
 from catalog.persistence.store import CatalogStore, Namespace, NamespaceRow, Page, Warehouse
@@ -25,8 +25,16 @@ class NamespaceService:
     def load(self, warehouse: Warehouse, levels: Namespace) -> NamespaceRow:
         return self.store.get_namespace(warehouse.id, levels)
 
-    def list(self, warehouse: Warehouse, parent: Namespace, page_token: str | None, page_size: int | None) -> Page:
-        return self.store.list_namespaces(warehouse.id, parent, page_token, page_size)
+    def list(
+        self,
+        warehouse: Warehouse,
+        parent: Namespace,
+        page_token: str | None,
+        page_size: int | None,
+        only: Collection[str] | None = None,
+    ) -> Page:
+        """Child namespaces; ``only`` (namespace keys) keeps those the caller may see."""
+        return self.store.list_namespaces(warehouse.id, parent, page_token, page_size, only)
 
     def drop(self, warehouse: Warehouse, levels: Namespace) -> None:
         self.store.drop_namespace(warehouse.id, levels)

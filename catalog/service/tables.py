@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from pyiceberg.catalog import MANIFEST, MANIFEST_LIST, METADATA, PREVIOUS_METADATA, delete_data_files, delete_files
@@ -58,8 +59,16 @@ class TableService:
             ) from exc
         return LoadedTable(entity, entity.metadata_location, entry)
 
-    def list(self, warehouse: Warehouse, namespace: Namespace, page_token: str | None, page_size: int | None) -> Page:
-        return self.store.list_entities(warehouse.id, namespace, TABLE, page_token, page_size)
+    def list(
+        self,
+        warehouse: Warehouse,
+        namespace: Namespace,
+        page_token: str | None,
+        page_size: int | None,
+        only: Collection[str] | None = None,
+    ) -> Page:
+        """Tables of a namespace; ``only`` (names) keeps those the caller may see."""
+        return self.store.list_entities(warehouse.id, namespace, TABLE, page_token, page_size, only)
 
     def create(
         self,

@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
@@ -411,8 +411,16 @@ class ViewService:
                 f"Metadata file of view {qualified(namespace, name)} is missing: {entity.metadata_location}"
             ) from exc
 
-    def list(self, warehouse: Warehouse, namespace: Namespace, page_token: str | None, page_size: int | None) -> Page:
-        return self.store.list_entities(warehouse.id, check_namespace(namespace), VIEW, page_token, page_size)
+    def list(
+        self,
+        warehouse: Warehouse,
+        namespace: Namespace,
+        page_token: str | None,
+        page_size: int | None,
+        only: Collection[str] | None = None,
+    ) -> Page:
+        """Views of a namespace; ``only`` (names) keeps those the caller may see."""
+        return self.store.list_entities(warehouse.id, check_namespace(namespace), VIEW, page_token, page_size, only)
 
     def _read(self, location: str) -> LoadedView:
         """Parse the view metadata file at ``location`` (cached: metadata files never change)."""
