@@ -31,6 +31,7 @@ from catalog.service.tables import TableService
 from catalog.service.views import ViewService
 from catalog.storage.fileio import Storage
 from datlake_ext import admin as admin_routes
+from datlake_ext.detached import install as install_detached_mode
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        detached.close()
         services.store.engine.dispose()
 
     app = FastAPI(
@@ -131,6 +133,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(table_routes.router, dependencies=AUTHENTICATED)
     app.include_router(view_routes.router, dependencies=AUTHENTICATED)
     app.include_router(admin_routes.router, dependencies=AUTHENTICATED)
+    detached = install_detached_mode(app, services)  # /api/v1 tables and register-snapshot jobs
     app.add_middleware(IdempotencyKeys, store=services.store, lifetime_seconds=settings.idempotency_lifetime_seconds)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(AuditMiddleware, sink=services.access.access)

@@ -57,6 +57,15 @@ def _migrate(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace) -> int:
+    from catalog.observability import configure_logging
+    from worker.main import run_worker
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return run_worker(settings, burst=args.burst)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="datlake", description="Datlake Catalog server and administration")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -67,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
     migrate = commands.add_parser("migrate", help="upgrade the catalog database schema")
     migrate.set_defaults(func=_migrate)
+    worker = commands.add_parser("worker", help="run register-snapshot jobs from the Redis queue (RQ)")
+    worker.add_argument("--burst", action="store_true", help="exit once the queue is empty")
+    worker.set_defaults(func=_worker)
     from catalog.admin_cli import add_admin_parser
 
     add_admin_parser(commands)

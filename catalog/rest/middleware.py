@@ -18,6 +18,7 @@ from catalog.persistence.store import CatalogStore
 MUTATING = {"POST", "PUT", "DELETE", "PATCH"}
 # Outcomes that are final and safe to replay; auth failures and throttling are not.
 NOT_REPLAYED = {401, 403, 408, 419, 429}
+SELF_IDEMPOTENT = "/api/v1/jobs/"  # routes that implement Idempotency-Key themselves
 
 
 async def _send_json(send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:
@@ -86,7 +87,8 @@ class IdempotencyKeys:
         key = None
         if scope["type"] == "http" and scope["method"] in MUTATING:
             key = next((v.decode("latin-1") for n, v in scope["headers"] if n == b"idempotency-key"), None)
-        if not key or self.lifetime <= 0:
+        # Register-snapshot jobs keep their Idempotency-Key per submitter, forever, on the job row itself.
+        if not key or self.lifetime <= 0 or scope["path"].startswith(SELF_IDEMPOTENT):
             await self.app(scope, receive, send)
             return
         operation = f"{scope['method']} {scope['path']}"
