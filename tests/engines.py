@@ -73,11 +73,33 @@ def duckdb_s3_secret(con: duckdb.DuckDBPyConnection, s3: S3Server, name: str = "
 
 
 def duckdb_attach_catalog(
-    con: duckdb.DuckDBPyConnection, catalog_url: str, warehouse: str, alias: str = "lake"
+    con: duckdb.DuckDBPyConnection,
+    catalog_url: str,
+    warehouse: str,
+    alias: str = "lake",
+    *,
+    credential: str | None = None,
+    vended_credentials: bool = False,
 ) -> None:
-    """ATTACH the catalog's REST endpoint without authentication and without credential vending."""
+    """ATTACH the catalog's REST endpoint.
+
+    ``credential`` (``client_id:client_secret``, PyIceberg's form) authenticates with OAuth2 client
+    credentials at ``/v1/oauth/tokens`` through a DuckDB ``iceberg`` secret; without it, no
+    authentication. ``vended_credentials`` lets DuckDB use the S3 credentials the catalog vends
+    instead of its own S3 secret.
+    """
+    if credential:
+        client_id, _, client_secret = credential.partition(":")
+        con.execute(
+            f"CREATE OR REPLACE SECRET {alias}_catalog (TYPE iceberg, CLIENT_ID {_quote(client_id)}, "
+            f"CLIENT_SECRET {_quote(client_secret)}, OAUTH2_SERVER_URI {_quote(catalog_url + '/v1/oauth/tokens')})"
+        )
+        auth = f"SECRET {alias}_catalog"
+    else:
+        auth = "AUTHORIZATION_TYPE 'none'"
+    delegation = "vended_credentials" if vended_credentials else "none"
     con.execute(
         f"ATTACH {_quote(warehouse)} AS {alias} ("
-        f"TYPE iceberg, ENDPOINT {_quote(catalog_url)}, AUTHORIZATION_TYPE 'none', "
-        f"ACCESS_DELEGATION_MODE 'none')"
+        f"TYPE iceberg, ENDPOINT {_quote(catalog_url)}, {auth}, "
+        f"ACCESS_DELEGATION_MODE {_quote(delegation)})"
     )

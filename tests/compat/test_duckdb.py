@@ -1,4 +1,5 @@
-"""DuckDB 1.5 reads tables that PyIceberg wrote through the catalog (postgres-s3, real S3)."""
+"""DuckDB 1.5 reads tables that PyIceberg wrote through the catalog (postgres-s3, real S3), authenticated
+with OAuth2 client credentials."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pyiceberg.catalog import load_catalog
 from pyiceberg.schema import Schema
 from pyiceberg.types import DoubleType, LongType, NestedField, StringType
 
-from tests.conftest import Backend, LiveServer
+from tests.conftest import Backend, LiveServer, admin_credentials
 from tests.engines import duckdb_attach_catalog, duckdb_connection, duckdb_s3_secret
 
 pytestmark = [
@@ -52,7 +53,9 @@ def test_duckdb_attach_reads_pyiceberg_table(written: str, live_server: LiveServ
     assert backend.s3 is not None
     con = duckdb_connection()
     duckdb_s3_secret(con, backend.s3)
-    duckdb_attach_catalog(con, live_server.url, backend.settings.warehouse_name)
+    duckdb_attach_catalog(
+        con, live_server.url, backend.settings.warehouse_name, credential=admin_credentials(live_server.app).credential
+    )
 
     schemas = {
         row[0]
@@ -78,7 +81,9 @@ def test_duckdb_sees_new_snapshot_after_reattach(
 
     con = duckdb_connection()
     duckdb_s3_secret(con, backend.s3)
-    duckdb_attach_catalog(con, live_server.url, backend.settings.warehouse_name)
+    duckdb_attach_catalog(
+        con, live_server.url, backend.settings.warehouse_name, credential=admin_credentials(live_server.app).credential
+    )
     rows = con.execute("SELECT id FROM lake.sales.orders ORDER BY id").fetchall()
     assert [r[0] for r in rows] == list(range(11, 51))
 
@@ -101,7 +106,9 @@ def test_duckdb_writes_are_visible_to_pyiceberg(
     assert backend.s3 is not None
     con = duckdb_connection()
     duckdb_s3_secret(con, backend.s3)
-    duckdb_attach_catalog(con, live_server.url, backend.settings.warehouse_name)
+    duckdb_attach_catalog(
+        con, live_server.url, backend.settings.warehouse_name, credential=admin_credentials(live_server.app).credential
+    )
     con.execute("INSERT INTO lake.sales.orders VALUES (1000, 'duck', 0.5)")
     con.execute("CREATE TABLE lake.sales.totals AS SELECT 7::BIGINT AS n, 'seven' AS label")
 
