@@ -10,7 +10,7 @@ from pyiceberg.schema import Schema
 from pyiceberg.types import LongType, NestedField, StringType
 from pyiceberg.view.metadata import SQLViewRepresentation, ViewRepresentation, ViewVersion
 
-from tests.conftest import Backend, LiveServer
+from tests.conftest import Backend, LiveServer, admin_credentials
 
 pytestmark = pytest.mark.engines
 
@@ -76,7 +76,11 @@ def test_pyiceberg_view_lifecycle(catalog: Catalog, live_server: LiveServer, bac
         ],
     }
     prefix = backend.settings.warehouse_name
-    response = httpx.post(f"{live_server.url}/v1/{prefix}/namespaces/shop/views/recent", json=body, timeout=30)
+    url = f"{live_server.url}/v1/{prefix}/namespaces/shop/views/recent"
+    anonymous = httpx.post(url, json=body, timeout=30)
+    assert anonymous.status_code == 401, anonymous.text
+    headers = admin_credentials(live_server.app).headers
+    response = httpx.post(url, json=body, headers=headers, timeout=30)
     assert response.status_code == 200, response.text
 
     replaced = catalog.load_view("shop.recent")
