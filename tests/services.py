@@ -124,6 +124,7 @@ class S3Server:
     secret_key: str
     bucket: str
     region: str = "us-east-1"
+    sts_role_arn: str | None = None  # a role the server's STS lets these credentials assume (vending tests)
 
     def client(self):  # type: ignore[no-untyped-def]
         import boto3
@@ -173,6 +174,49 @@ def _wait_for_bucket(server: S3Server, process: subprocess.Popen[bytes] | None, 
     raise RuntimeError(f"S3 server not ready after {timeout}s: {last_error}")
 
 
+SEAWEEDFS_STS_ROLE_ARN = "arn:aws:iam::role/DatlakeVending"
+
+
+def write_seaweedfs_iam_config(path: str) -> None:
+    """SeaweedFS's advanced IAM config: STS on the S3 port and one role any identity may assume with
+    full S3 access, which a session policy then narrows (how the catalog vends table-scoped keys)."""
+    import base64
+    import json
+    import secrets
+
+    config = {
+        "sts": {
+            "tokenDuration": "1h",
+            "maxSessionLength": "12h",
+            "issuer": "seaweedfs-sts",
+            "signingKey": base64.b64encode(secrets.token_bytes(32)).decode(),
+        },
+        "policy": {"defaultEffect": "Deny"},
+        "roles": [
+            {
+                "roleName": SEAWEEDFS_STS_ROLE_ARN.rsplit("/", 1)[1],
+                "roleArn": SEAWEEDFS_STS_ROLE_ARN,
+                "trustPolicy": {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": ["sts:AssumeRole"]}],
+                },
+                "attachedPolicies": ["DatlakeS3Full"],
+            }
+        ],
+        "policies": [
+            {
+                "name": "DatlakeS3Full",
+                "document": {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": ["s3:*"], "Resource": ["arn:aws:s3:::*"]}],
+                },
+            }
+        ],
+    }
+    with open(path, "w") as out:
+        json.dump(config, out)
+
+
 @contextmanager
 def seaweedfs() -> Iterator[S3Server]:
     """A single-node SeaweedFS (master, volume, filer, S3) on loopback, in a temporary directory."""
@@ -182,6 +226,8 @@ def seaweedfs() -> Iterator[S3Server]:
     master, volume, filer, s3 = _free_port_pairs(4)
     data_dir = tempfile.mkdtemp(prefix="datlake-seaweedfs-")
     env = {**os.environ, "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY}
+    iam_config = os.path.join(data_dir, "iam.json")
+    write_seaweedfs_iam_config(iam_config)
     log = open(os.path.join(data_dir, "weed.log"), "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         [
@@ -196,15 +242,20 @@ def seaweedfs() -> Iterator[S3Server]:
             f"-filer.port={filer}",
             f"-s3.port={s3}",
             "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
             "-webdav=false",
             "-admin.ui=false",
+            "-s3.port.lance=0",  # else every instance wants port 9101
+            f"-s3.iam.config={iam_config}",
             f"-bucket={S3_BUCKET}",
         ],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    server = S3Server(f"http://127.0.0.1:{s3}", S3_ACCESS_KEY, S3_SECRET_KEY, S3_BUCKET)
+    server = S3Server(
+        f"http://127.0.0.1:{s3}", S3_ACCESS_KEY, S3_SECRET_KEY, S3_BUCKET, sts_role_arn=SEAWEEDFS_STS_ROLE_ARN
+    )
     try:
         _wait_for_bucket(server, process)
         yield server
@@ -240,6 +291,7 @@ def s3_server() -> Iterator[S3Server]:
             os.environ.get("DATLAKE_TEST_S3_ACCESS_KEY", S3_ACCESS_KEY),
             os.environ.get("DATLAKE_TEST_S3_SECRET_KEY", S3_SECRET_KEY),
             os.environ.get("DATLAKE_TEST_S3_BUCKET", S3_BUCKET),
+            sts_role_arn=os.environ.get("DATLAKE_TEST_S3_STS_ROLE_ARN") or None,
         )
         _wait_for_bucket(server, None, timeout=30)
         yield server
