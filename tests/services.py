@@ -242,7 +242,6 @@ def seaweedfs() -> Iterator[S3Server]:
             f"-filer.port={filer}",
             f"-s3.port={s3}",
             "-s3.port.iceberg=0",
-            "-s3.port.lance=0",
             "-webdav=false",
             "-admin.ui=false",
             "-s3.port.lance=0",  # else every instance wants port 9101
