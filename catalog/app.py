@@ -19,6 +19,7 @@ from catalog.config import Settings
 from catalog.persistence.database import ensure_schema, make_engine
 from catalog.persistence.store import CatalogStore
 from catalog.rest import config as config_routes
+from catalog.rest import credentials as credential_routes
 from catalog.rest import namespaces as namespace_routes
 from catalog.rest import oauth as oauth_routes
 from catalog.rest import tables as table_routes
@@ -26,10 +27,12 @@ from catalog.rest import views as view_routes
 from catalog.rest.deps import Services
 from catalog.rest.middleware import BodySizeLimit, IdempotencyKeys
 from catalog.service.commit import CommitService
+from catalog.service.credentials import CredentialService
 from catalog.service.namespaces import NamespaceService
 from catalog.service.tables import TableService
 from catalog.service.views import ViewService
 from catalog.storage.fileio import Storage
+from catalog.storage.s3 import access_for
 from datlake_ext import admin as admin_routes
 from datlake_ext.detached import install as install_detached_mode
 
@@ -70,6 +73,7 @@ def build_services(settings: Settings) -> Services:
         tables=TableService(store, storage),
         commits=CommitService(store, storage),
         views=ViewService(store, storage),
+        credentials=CredentialService(settings, storage, access_for(settings)),
     )
 
 
@@ -131,6 +135,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(config_routes.router, dependencies=AUTHENTICATED)
     app.include_router(namespace_routes.router, dependencies=AUTHENTICATED)
     app.include_router(table_routes.router, dependencies=AUTHENTICATED)
+    app.include_router(credential_routes.router, dependencies=AUTHENTICATED)
     app.include_router(view_routes.router, dependencies=AUTHENTICATED)
     app.include_router(admin_routes.router, dependencies=AUTHENTICATED)
     detached = install_detached_mode(app, services)  # /api/v1 tables and register-snapshot jobs

@@ -98,6 +98,27 @@ class Settings(BaseSettings):
     auth_oidc_principal_claim: str = Field(
         default="sub", description="Claim of an external OIDC token that names an existing principal."
     )
+    # --- access delegation: vended credentials, remote signing, presigned URLs (docs/credentials.md) ---
+    vending_sts_role_arn: str | None = Field(
+        default=None,
+        description="Role the catalog assumes (STS AssumeRole, session policy limited to one table's location, "
+        "read-only for readers) to vend temporary S3 credentials. Unset: no STS vending.",
+    )
+    vending_sts_endpoint: str | None = Field(
+        default=None, description="STS endpoint URL. Unset: the S3 endpoint (MinIO, SeaweedFS), or AWS STS."
+    )
+    vending_credentials_ttl_seconds: int = Field(
+        default=3600, ge=900, le=43200, description="Lifetime of vended STS credentials."
+    )
+    vending_static_credentials: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Weaker fallback without STS: static S3 keys vended per warehouse, JSON "
+        '{"<warehouse>": {"read-access-key-id", "read-secret-access-key", "write-access-key-id", '
+        '"write-secret-access-key"}}. Not limited to a table; readers only ever get the read pair.',
+    )
+    presigned_url_max_seconds: int = Field(
+        default=3600, ge=1, le=604800, description="Longest lifetime of a presigned URL (detached mode)."
+    )
 
     @field_validator("warehouse")
     @classmethod

@@ -15,6 +15,7 @@ from catalog.config import Settings
 from catalog.persistence.store import CatalogStore, Warehouse
 from catalog.service.access import AccessService
 from catalog.service.commit import CommitService
+from catalog.service.credentials import CredentialService
 from catalog.service.namespaces import NamespaceService
 from catalog.service.tables import TableService
 from catalog.service.views import ViewService
@@ -35,6 +36,7 @@ class Services:
     tables: TableService
     commits: CommitService
     views: ViewService
+    credentials: CredentialService
 
 
 def get_services(request: Request) -> Services:

@@ -14,6 +14,7 @@ from catalog.auth.principal import Principal
 from catalog.authz.commits import commit_privileges, creates_table
 from catalog.authz.model import Action, Privilege, Securable, SecurableType
 from catalog.persistence.store import Warehouse
+from catalog.rest.credentials import DelegationDep
 from catalog.rest.deps import BodyDep, Services, ServicesDep, WarehouseDep, parse_body
 from catalog.rest.models import (
     CommitTableRequest,
@@ -24,6 +25,7 @@ from catalog.rest.models import (
 )
 from catalog.rest.namespaces import PageSize, PageToken
 from catalog.service.commit import TableChange
+from catalog.service.credentials import TableAccess
 from catalog.service.identifiers import check_entity_name, check_namespace, parse_namespace_path
 from catalog.service.tables import LoadedTable
 from catalog.storage.fileio import CachedMetadata
@@ -48,13 +50,26 @@ def _metadata_json(entry: CachedMetadata, mode: SnapshotMode) -> bytes:
 
 
 def table_response(
-    services: Services, warehouse: Warehouse, loaded: LoadedTable, mode: SnapshotMode = "all", etag: str | None = None
+    services: Services,
+    warehouse: Warehouse,
+    loaded: LoadedTable,
+    mode: SnapshotMode = "all",
+    etag: str | None = None,
+    access: TableAccess | None = None,
 ) -> Response:
-    """The LoadTableResult, spliced from the cached metadata bytes (no re-serialisation on the hot path)."""
-    config = json.dumps(services.storage.client_config(warehouse.location)).encode()
+    """The LoadTableResult, spliced from the cached metadata bytes (no re-serialisation on the hot path).
+
+    ``access``: what the client's ``X-Iceberg-Access-Delegation`` earned it (vended credentials or
+    remote signing); without it, the storage settings every client may know.
+    """
+    plain = services.storage.client_config(warehouse.location) if access is None else access.config
+    config = json.dumps(plain).encode()
     location = json.dumps(loaded.metadata_location).encode()
     content = b'{"metadata-location":' + location + b',"metadata":' + _metadata_json(loaded.entry, mode)
-    content += b',"config":' + config + b"}"
+    content += b',"config":' + config
+    if access is not None and access.storage_credentials:
+        content += b',"storage-credentials":' + json.dumps(access.storage_credentials).encode()
+    content += b"}"
     headers = {"ETag": etag} if etag else None
     return Response(content=content, media_type="application/json", headers=headers)
 
@@ -95,7 +110,12 @@ def list_tables(
 
 @router.post("/namespaces/{namespace}/tables", summary="Create a table (or stage its creation)")
 def create_table(
-    principal: CurrentPrincipal, services: ServicesDep, warehouse: WarehouseDep, namespace: str, body: BodyDep
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    warehouse: WarehouseDep,
+    namespace: str,
+    body: BodyDep,
+    delegation: DelegationDep,
 ) -> Response:
     levels = parse_namespace_path(namespace)
     services.authorizer.require(principal, Action.CREATE_TABLE, Securable.of_namespace(warehouse.id, levels))
@@ -111,7 +131,8 @@ def create_table(
         properties=request.properties,
         stage_only=request.stage_create,
     )
-    return table_response(services, warehouse, loaded)
+    access = delegation.for_table(services, warehouse, levels, request.name, loaded.entry.metadata)
+    return table_response(services, warehouse, loaded, access=access)
 
 
 @router.post("/namespaces/{namespace}/register", summary="Register an existing metadata file as a table")
@@ -137,6 +158,7 @@ def load_table(
     warehouse: WarehouseDep,
     namespace: str,
     table: str,
+    delegation: DelegationDep,
     snapshots: Annotated[SnapshotMode, Query()] = "all",
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
@@ -146,7 +168,8 @@ def load_table(
     etag = _etag(loaded.metadata_location, snapshots)
     if if_none_match is not None and etag in {tag.strip() for tag in if_none_match.split(",")}:
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-    return table_response(services, warehouse, loaded, snapshots, etag)
+    access = delegation.for_table(services, warehouse, levels, table, loaded.entry.metadata)
+    return table_response(services, warehouse, loaded, snapshots, etag, access)
 
 
 @router.head("/namespaces/{namespace}/tables/{table}", status_code=204, summary="Check that a table exists")

@@ -1,0 +1,327 @@
+"""Access delegation: how an engine reaches a table's files without the warehouse's own keys.
+
+Two mechanisms of the Iceberg REST spec, chosen by the client's ``X-Iceberg-Access-Delegation``:
+
+* ``vended-credentials``: S3 credentials in the LoadTableResult's ``config`` and
+  ``storage-credentials`` (and from ``GET .../credentials``). With
+  ``DATLAKE_VENDING_STS_ROLE_ARN`` they are STS AssumeRole credentials whose session policy
+  allows only the table's own prefixes, read-only unless the caller may write; otherwise the
+  static per-warehouse pairs of ``DATLAKE_VENDING_STATIC_CREDENTIALS`` (the weaker mode: not
+  limited to the table). Nothing is vended when neither is configured.
+* ``remote-signing``: the client sends each S3 request to ``.../tables/{table}/sign``; the
+  catalog signs it only when it targets the table's own prefixes and the caller's privileges
+  cover its method (GET/HEAD read, anything else write).
+
+Who gets what is decided by privileges on the table: SELECT gives read access; SELECT with any
+of INSERT, UPDATE, DELETE gives read-write access (S3 cannot tell an append from a delete, so write access
+includes deleting objects under the table's prefixes). Plain Python: the HTTP layer authenticates.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+from urllib.parse import quote
+
+from pyiceberg.table.metadata import TableMetadata
+
+from catalog import errors
+from catalog.auth.principal import Principal
+from catalog.authz.authorizer import Authorizer
+from catalog.authz.model import Privilege, Securable
+from catalog.config import Settings
+from catalog.persistence.store import Warehouse
+from catalog.service.locations import is_inside, normalize
+from catalog.storage.fileio import Storage
+from catalog.storage.s3 import ParsedRequest, S3Access, S3Path, TemporaryCredentials, as_dir, is_s3, session_policy
+
+log = logging.getLogger(__name__)
+
+VENDED_CREDENTIALS = "vended-credentials"
+REMOTE_SIGNING = "remote-signing"
+WRITE_PRIVILEGES = (Privilege.INSERT, Privilege.UPDATE, Privilege.DELETE)
+READ_METHODS = frozenset({"GET", "HEAD"})
+STATIC_KEYS = frozenset(
+    {"read-access-key-id", "read-secret-access-key", "write-access-key-id", "write-secret-access-key"}
+)
+# Table properties that may place files outside the table's location (inside the warehouse only).
+PATH_PROPERTIES = ("write.data.path", "write.metadata.path", "write.object-storage.path")
+
+
+class AccessLevel(StrEnum):
+    READ = "read"
+    WRITE = "write"
+
+
+def access_level(authorizer: Authorizer, principal: Principal, table: Securable) -> AccessLevel | None:
+    """What the caller may do with a table's files: nothing without SELECT; write with SELECT and any
+    of INSERT, UPDATE, DELETE; read otherwise."""
+    if not authorizer.is_allowed(principal, Privilege.SELECT, table):
+        return None
+    if any(authorizer.is_allowed(principal, privilege, table) for privilege in WRITE_PRIVILEGES):
+        return AccessLevel.WRITE
+    return AccessLevel.READ
+
+
+@dataclass(frozen=True)
+class Delegation:
+    """The mechanisms a client accepts (``X-Iceberg-Access-Delegation``)."""
+
+    vended_credentials: bool = False
+    remote_signing: bool = False
+
+    @classmethod
+    def parse(cls, header: str | None) -> Delegation:
+        if not header:
+            return cls()
+        modes = {part.strip().lower() for part in header.split(",") if part.strip()}
+        unknown = modes - {VENDED_CREDENTIALS, REMOTE_SIGNING}
+        if unknown:
+            raise errors.BadRequest(f"Unsupported X-Iceberg-Access-Delegation: {', '.join(sorted(unknown))}")
+        return cls(VENDED_CREDENTIALS in modes, REMOTE_SIGNING in modes)
+
+    @property
+    def requested(self) -> bool:
+        return self.vended_credentials or self.remote_signing
+
+
+@dataclass(frozen=True)
+class TableAccess:
+    """What a LoadTableResult carries for delegated access: ``config`` and ``storage-credentials``."""
+
+    config: dict[str, str]
+    storage_credentials: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class TableRoutes:
+    """Paths (relative to the catalog's base URI) of one table's credential and signing endpoints."""
+
+    credentials: str
+    sign: str
+
+    @classmethod
+    def of(cls, prefix: str, namespace: Sequence[str], table: str) -> TableRoutes:
+        namespace_path = "%1F".join(quote(level, safe="") for level in namespace)
+        base = f"v1/{quote(prefix, safe='')}/namespaces/{namespace_path}/tables/{quote(table, safe='')}"
+        return cls(f"{base}/credentials", f"{base}/sign")
+
+
+def _millis(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return str(int(moment.timestamp() * 1000))
+
+
+class CredentialService:
+    """Vends table-scoped credentials and signs S3 requests for one catalog."""
+
+    def __init__(self, settings: Settings, storage: Storage, s3: S3Access) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.s3 = s3
+        for warehouse, pairs in settings.vending_static_credentials.items():
+            unknown = set(pairs) - STATIC_KEYS
+            if unknown:
+                raise ValueError(f"DATLAKE_VENDING_STATIC_CREDENTIALS[{warehouse}]: unknown keys {sorted(unknown)}")
+        self._cache: dict[tuple[str, tuple[str, ...], AccessLevel], TemporaryCredentials] = {}
+        self._cache_lock = threading.Lock()
+
+    # --- what a table covers ----------------------------------------------------------------------
+
+    def table_prefixes(self, warehouse: Warehouse, metadata: TableMetadata) -> list[str]:
+        """The table's location, and any data/metadata path it sets inside the warehouse."""
+        prefixes = [normalize(metadata.location)]
+        for name in PATH_PROPERTIES:
+            path = metadata.properties.get(name)
+            if path and is_inside(path, warehouse.location) and normalize(path) not in prefixes:
+                prefixes.append(normalize(path))
+        return prefixes
+
+    def mode(self, warehouse: Warehouse) -> str | None:
+        """``sts``, ``static`` or None: how credentials are vended for ``warehouse``."""
+        if not is_s3(warehouse.location):
+            return None
+        if self.settings.vending_sts_role_arn:
+            return "sts"
+        if warehouse.name in self.settings.vending_static_credentials:
+            return "static"
+        return None
+
+    def signing_available(self, warehouse: Warehouse) -> bool:
+        return is_s3(warehouse.location) and bool(self.settings.s3_access_key_id and self.settings.s3_secret_access_key)
+
+    # --- vending ----------------------------------------------------------------------------------
+
+    def storage_credentials(
+        self, warehouse: Warehouse, metadata: TableMetadata, level: AccessLevel
+    ) -> list[dict[str, Any]]:
+        """The spec's ``storage-credentials`` for a caller at ``level`` (empty when nothing can be vended)."""
+        mode = self.mode(warehouse)
+        prefixes = self.table_prefixes(warehouse, metadata)
+        credentials: TemporaryCredentials | None
+        if mode == "sts":
+            credentials = self._sts_credentials(metadata, prefixes, level)
+        elif mode == "static":
+            credentials = self._static_credentials(warehouse, level)
+        else:
+            return []
+        if credentials is None:
+            return []
+        config = {
+            "s3.access-key-id": credentials.access_key_id,
+            "s3.secret-access-key": credentials.secret_access_key,
+        }
+        if credentials.session_token:
+            config["s3.session-token"] = credentials.session_token
+        if expires := _millis(credentials.expiration):
+            config["s3.session-token-expires-at-ms"] = expires
+        return [{"prefix": prefix, "config": dict(config)} for prefix in prefixes]
+
+    def _static_credentials(self, warehouse: Warehouse, level: AccessLevel) -> TemporaryCredentials | None:
+        pairs = self.settings.vending_static_credentials.get(warehouse.name, {})
+        key_id, secret = pairs.get(f"{level.value}-access-key-id"), pairs.get(f"{level.value}-secret-access-key")
+        if not key_id or not secret:
+            log.info("no static %s credentials configured for warehouse %s: nothing vended", level, warehouse.name)
+            return None
+        return TemporaryCredentials(key_id, secret, None, None)
+
+    def _sts_credentials(
+        self, metadata: TableMetadata, prefixes: Sequence[str], level: AccessLevel
+    ) -> TemporaryCredentials:
+        """STS credentials for exactly these prefixes and level, reused while at least half their life is left.
+
+        The scope alone decides what the credentials allow, so callers with the same access to the
+        same table share them; one AssumeRole per table and level per half lifetime.
+        """
+        role_arn = self.settings.vending_sts_role_arn
+        assert role_arn is not None
+        paths = [S3Path.parse(prefix) for prefix in prefixes]
+        bucket = paths[0].bucket
+        keys = tuple(p.key for p in paths if p.bucket == bucket)
+        cache_key = (bucket, keys, level)
+        ttl = self.settings.vending_credentials_ttl_seconds
+        with self._cache_lock:
+            found = self._cache.get(cache_key)
+        if found is not None and found.expiration is not None:
+            left = found.expiration.timestamp() - time.time()
+            if left > ttl / 2:
+                return found
+        session = re.sub(r"[^\w+=,.@-]", "-", f"datlake-{level.value}-{metadata.table_uuid.hex[:16]}")
+        policy = session_policy(bucket, list(keys), write=level is AccessLevel.WRITE)
+        credentials = self.s3.assume_role(role_arn, session, policy, ttl)
+        with self._cache_lock:
+            self._cache[cache_key] = credentials
+        return credentials
+
+    def table_access(
+        self,
+        warehouse: Warehouse,
+        metadata: TableMetadata,
+        level: AccessLevel | None,
+        delegation: Delegation,
+        routes: TableRoutes,
+    ) -> TableAccess | None:
+        """Config for a LoadTableResult when the client asked for delegation; None when it did not.
+
+        When the client asked but nothing can be delegated, the storage config is left out
+        entirely: an engine told to use "vended" settings without keys (DuckDB) would otherwise
+        shadow the S3 credentials it already has.
+        """
+        if not delegation.requested:
+            return None
+        base = self.storage.client_config(warehouse.location)
+        if level is not None and delegation.vended_credentials and self.mode(warehouse) is not None:
+            vended = self.storage_credentials(warehouse, metadata, level)
+            if vended:
+                config = base | vended[0]["config"]
+                if self.mode(warehouse) == "sts":
+                    config["client.refresh-credentials-endpoint"] = routes.credentials
+                    config["client.refresh-credentials-enabled"] = "true"
+                return TableAccess(config, vended)
+        if level is not None and delegation.remote_signing and self.signing_available(warehouse):
+            config = base | {
+                "s3.remote-signing-enabled": "true",
+                "s3.signer.endpoint": routes.sign,
+                "s3.signer": "S3V4RestSigner",  # PyIceberg (its fsspec FileIO)
+                "py-io-impl": "pyiceberg.io.fsspec.FsspecFileIO",
+            }
+            return TableAccess(config, [])
+        return TableAccess({}, [])
+
+    # --- remote signing ---------------------------------------------------------------------------
+
+    def check_sign_request(
+        self,
+        warehouse: Warehouse,
+        metadata: TableMetadata,
+        level: AccessLevel | None,
+        method: str,
+        uri: str,
+        body: str | None,
+    ) -> None:
+        """Refuse (403) any request outside the table's prefixes or beyond the caller's level."""
+        method = method.upper()
+        needed = AccessLevel.READ if method in READ_METHODS else AccessLevel.WRITE
+        if level is None or (needed is AccessLevel.WRITE and level is not AccessLevel.WRITE):
+            raise errors.Forbidden(f"Not allowed to sign {method} requests for this table")
+        parsed = self.s3.parse_request_uri(uri)
+        allowed = [S3Path.parse(p) for p in self.table_prefixes(warehouse, metadata)]
+        dirs = [as_dir(p.key) for p in allowed if p.bucket == parsed.bucket]
+        if not dirs:
+            raise errors.Forbidden(f"Bucket {parsed.bucket} holds none of this table's files")
+        if parsed.key is not None:
+            _require_inside(parsed.key, dirs)
+            return
+        _check_bucket_request(parsed, method, dirs, body)
+
+    def sign(self, method: str, uri: str, headers: Mapping[str, list[str]], region: str) -> dict[str, list[str]]:
+        return self.s3.sign(method, uri, dict(headers), region)
+
+
+def _require_inside(key: str, dirs: Sequence[str]) -> None:
+    if ".." in key.split("/") or not any(key.startswith(d) for d in dirs):
+        raise errors.Forbidden(f"Refusing to sign a request for {key!r}: outside the table's location")
+
+
+def _check_bucket_request(parsed: ParsedRequest, method: str, dirs: Sequence[str], body: str | None) -> None:
+    """Bucket-level requests: listings inside the table, DeleteObjects of the table's keys, HEAD/location."""
+    query = parsed.query
+    if method == "POST" and "delete" in query:
+        if not body:
+            raise errors.Forbidden("Refusing to sign DeleteObjects without its body")
+        for key in _delete_keys(body):
+            _require_inside(key, dirs)
+        return
+    if method == "GET" and ("list-type" in query or "prefix" in query or "uploads" in query):
+        prefix = (query.get("prefix") or [""])[0]
+        if not prefix:
+            raise errors.Forbidden("Refusing to sign a listing of the whole bucket")
+        _require_inside(prefix, dirs)
+        return
+    if method == "HEAD" or (method == "GET" and "location" in query):
+        return
+    raise errors.Forbidden(f"Refusing to sign bucket-level {method} requests")
+
+
+def _delete_keys(body: str) -> list[str]:
+    if "<!" in body:  # no DTDs or entities: a DeleteObjects body never needs them
+        raise errors.BadRequest("Invalid DeleteObjects body: declarations are not allowed")
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError as exc:
+        raise errors.BadRequest(f"Invalid DeleteObjects body: {exc}") from exc
+    keys = [element.text or "" for element in root.iter() if element.tag.rsplit("}", 1)[-1] == "Key"]
+    if not keys:
+        raise errors.Forbidden("DeleteObjects without keys")
+    return keys

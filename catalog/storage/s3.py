@@ -1,0 +1,266 @@
+"""S3 specifics beyond FileIO: temporary credentials, presigned URLs, request signing.
+
+The only module that imports boto3/botocore. Everything here acts with the catalog's own S3
+credentials (``DATLAKE_S3_*``) and is only called after the caller's authorization was checked:
+
+* :meth:`S3Access.assume_role` asks STS (AWS, MinIO, SeaweedFS) for credentials limited by a
+  session policy to some key prefixes of one bucket, read-only or read-write;
+* :meth:`S3Access.presign` returns an expiring presigned GET URL for one object;
+* :meth:`S3Access.sign` signs one request (SigV4, unsigned payload) for the remote-signing
+  clients of the Iceberg REST spec (the Java ``S3V4RestSignerClient``, PyIceberg's signer).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import boto3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+from botocore.exceptions import BotoCoreError, ClientError
+
+from catalog import errors
+
+if TYPE_CHECKING:
+    from catalog.config import Settings
+
+S3_SCHEMES = ("s3", "s3a", "s3n")
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+
+READ_OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
+WRITE_OBJECT_ACTIONS = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
+
+
+@dataclass(frozen=True)
+class S3Path:
+    """A bucket and a key (or key prefix) inside it."""
+
+    bucket: str
+    key: str
+
+    @classmethod
+    def parse(cls, location: str) -> S3Path:
+        scheme, sep, rest = location.partition("://")
+        if not sep or scheme not in S3_SCHEMES:
+            raise errors.BadRequest(f"Not an S3 location: {location}")
+        bucket, _, key = rest.partition("/")
+        if not bucket:
+            raise errors.BadRequest(f"S3 location without a bucket: {location}")
+        return cls(bucket, key)
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def is_s3(location: str) -> bool:
+    return location.split("://", 1)[0] in S3_SCHEMES and "://" in location
+
+
+def as_dir(key: str) -> str:
+    """A key prefix that matches what is *inside* it only (``t/`` does not match ``t2/...``)."""
+    key = key.strip("/")
+    return f"{key}/" if key else ""
+
+
+@dataclass(frozen=True)
+class TemporaryCredentials:
+    access_key_id: str
+    secret_access_key: str
+    session_token: str | None
+    expiration: datetime | None
+
+
+def session_policy(bucket: str, prefixes: list[str], write: bool) -> dict[str, Any]:
+    """An IAM policy allowing reads (and with ``write`` writes) under ``prefixes`` of ``bucket`` only.
+
+    Prefixes are directory-like (``wh/ns/t/``). Listing is allowed with a ``prefix`` parameter
+    inside them; nothing else of the bucket is reachable.
+    """
+    dirs = [as_dir(p) for p in prefixes]
+    objects = [f"arn:aws:s3:::{bucket}/{d}*" for d in dirs]
+    actions = list(READ_OBJECT_ACTIONS) + (list(WRITE_OBJECT_ACTIONS) if write else [])
+    list_prefixes = [pattern for d in dirs for pattern in (f"{d}*", d.rstrip("/"))]
+    statements: list[dict[str, Any]] = [
+        {"Effect": "Allow", "Action": actions, "Resource": objects},
+        {
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": [f"arn:aws:s3:::{bucket}"],
+            "Condition": {"StringLike": {"s3:prefix": list_prefixes}},
+        },
+        {"Effect": "Allow", "Action": ["s3:GetBucketLocation"], "Resource": [f"arn:aws:s3:::{bucket}"]},
+    ]
+    if write:
+        statements.append(
+            {"Effect": "Allow", "Action": ["s3:ListBucketMultipartUploads"], "Resource": [f"arn:aws:s3:::{bucket}"]}
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+class _UnnormalizedSigV4(SigV4Auth):
+    """SigV4 over the path exactly as the client will send it (S3 does not normalize paths)."""
+
+    def _normalize_url_path(self, path: str) -> str:
+        return path
+
+
+@dataclass(frozen=True)
+class ParsedRequest:
+    """Where an S3 request goes: the bucket, the object key (None for bucket-level) and its query."""
+
+    bucket: str
+    key: str | None
+    query: dict[str, list[str]]
+
+
+class S3Access:
+    """The catalog's S3 client for STS, presigning and signing (built lazily, thread-safe)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._s3: Any = None
+        self._sts: Any = None
+
+    # --- clients --------------------------------------------------------------------------------
+
+    def _session(self) -> boto3.session.Session:
+        return boto3.session.Session(
+            aws_access_key_id=self.settings.s3_access_key_id,
+            aws_secret_access_key=self.settings.s3_secret_access_key,
+            region_name=self.settings.s3_region,
+        )
+
+    def _s3_client(self) -> Any:
+        with self._lock:
+            if self._s3 is None:
+                style: Literal["path", "virtual"] = "path" if self.settings.s3_path_style_access else "virtual"
+                self._s3 = self._session().client(
+                    "s3",
+                    endpoint_url=self.settings.s3_endpoint,
+                    config=Config(signature_version="s3v4", s3={"addressing_style": style}),
+                )
+            return self._s3
+
+    def _sts_client(self) -> Any:
+        with self._lock:
+            if self._sts is None:
+                endpoint = self.settings.vending_sts_endpoint or self.settings.s3_endpoint
+                self._sts = self._session().client(
+                    "sts", endpoint_url=endpoint, config=Config(retries={"max_attempts": 2}, connect_timeout=5)
+                )
+            return self._sts
+
+    # --- STS ------------------------------------------------------------------------------------
+
+    def assume_role(
+        self, role_arn: str, session_name: str, policy: dict[str, Any], duration_seconds: int
+    ) -> TemporaryCredentials:
+        """Temporary credentials of ``role_arn`` narrowed by the session ``policy``."""
+        try:
+            response = self._sts_client().assume_role(
+                RoleArn=role_arn,
+                RoleSessionName=session_name[:64],
+                Policy=json.dumps(policy, separators=(",", ":")),
+                DurationSeconds=duration_seconds,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise errors.StorageUnavailable(f"STS AssumeRole failed: {exc}") from exc
+        found = response["Credentials"]
+        return TemporaryCredentials(
+            found["AccessKeyId"], found["SecretAccessKey"], found.get("SessionToken"), found.get("Expiration")
+        )
+
+    # --- presigned URLs -------------------------------------------------------------------------
+
+    def presign(self, location: str, expires: int) -> str:
+        """A presigned GET URL for the object at ``location``, valid for ``expires`` seconds."""
+        path = S3Path.parse(location)
+        try:
+            url: str = self._s3_client().generate_presigned_url(
+                "get_object", Params={"Bucket": path.bucket, "Key": path.key}, ExpiresIn=expires
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise errors.StorageUnavailable(f"Cannot presign {location}: {exc}") from exc
+        return url
+
+    # --- remote signing -------------------------------------------------------------------------
+
+    def endpoint_host(self) -> str | None:
+        """``host[:port]`` of the configured endpoint (None: AWS)."""
+        if not self.settings.s3_endpoint:
+            return None
+        return urlsplit(self.settings.s3_endpoint).netloc
+
+    def parse_request_uri(self, uri: str) -> ParsedRequest:
+        """Bucket, key and query of a request to this catalog's S3 endpoint; BadRequest for other hosts."""
+        parts = urlsplit(uri)
+        host = parts.netloc.lower()
+        raw_path = parts.path or "/"
+        path = unquote(raw_path)
+        configured = (self.endpoint_host() or "").lower()
+        if configured and host == configured:
+            bucket, _, key = path.lstrip("/").partition("/")
+        elif configured and host.endswith("." + configured):
+            bucket, key = host[: -len(configured) - 1], path.lstrip("/")
+        elif not configured and host.endswith(".amazonaws.com") and host.startswith("s3."):
+            bucket, _, key = path.lstrip("/").partition("/")
+        elif not configured and host.endswith(".amazonaws.com") and ".s3." in host:
+            bucket, key = host.split(".s3.", 1)[0], path.lstrip("/")
+        else:
+            raise errors.Forbidden(f"Refusing to sign a request to {parts.netloc}: not this catalog's object store")
+        query = parse_qs(parts.query, keep_blank_values=True)
+        return ParsedRequest(bucket, key or None, query)
+
+    def sign(self, method: str, uri: str, headers: dict[str, list[str]], region: str) -> dict[str, list[str]]:
+        """SigV4 headers (``Authorization``, ``x-amz-date``, ...) for one request, unsigned payload.
+
+        Only ``host``, ``content-md5`` and ``x-amz-*`` headers are signed, so clients may add
+        or change the others (user agent, retry counters, ranges) without breaking the signature.
+        """
+        if not self.settings.s3_access_key_id or not self.settings.s3_secret_access_key:
+            raise errors.NotImplementedByCatalog("Remote signing needs the catalog's own S3 credentials")
+        to_sign: dict[str, str] = {}
+        for name, values in headers.items():
+            lname = name.lower()
+            if (lname.startswith("x-amz-") and lname not in ("x-amz-date", "x-amz-security-token")) or (
+                lname == "content-md5"
+            ):
+                to_sign[lname] = ",".join(values)
+        to_sign.setdefault("x-amz-content-sha256", UNSIGNED_PAYLOAD)
+        to_sign["host"] = urlsplit(uri).netloc
+        request = AWSRequest(method=method.upper(), url=uri, headers=to_sign)
+        credentials = Credentials(self.settings.s3_access_key_id, self.settings.s3_secret_access_key)
+        _UnnormalizedSigV4(credentials, "s3", region or self.settings.s3_region).add_auth(request)
+        return {name: [value] for name, value in request.headers.items() if name.lower() != "host"}
+
+
+_shared: dict[int, S3Access] = {}
+_shared_lock = threading.Lock()
+
+
+def access_for(settings: Settings) -> S3Access:
+    """The :class:`S3Access` of a settings object (one per settings instance, reused)."""
+    with _shared_lock:
+        found = _shared.get(id(settings))
+        if found is None or found.settings is not settings:
+            found = S3Access(settings)
+            _shared[id(settings)] = found
+        return found
+
+
+def presign(location: str, expires: int, settings: Settings) -> str:
+    """A presigned HTTP(S) GET URL for ``location`` that stops working after ``expires`` seconds.
+
+    For detached-mode readers without S3 keys. Call it only after checking that the caller may
+    read the table the object belongs to.
+    """
+    return access_for(settings).presign(location, expires)
