@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 API = "/api/v1"
 TOKEN_PATH = "/v1/oauth/tokens"
+NEXT_PAGE_HEADER = "X-Next-Page-Token"
 RETRY_STATUSES = frozenset({502, 503, 504})
 # A token is renewed this long before it expires (at most a fifth of its lifetime).
 TOKEN_REFRESH_MARGIN = 60.0
@@ -151,17 +152,7 @@ class DatalakeClient:
 
     def list_tables(self) -> list[TableInfo]:
         """Every table the caller may see, with its latest snapshot id (None: no snapshot yet)."""
-        tables: list[TableInfo] = []
-        params: dict[str, str] = {}
-        while True:
-            body = self._get_json(f"{API}/tables", params=params)
-            if isinstance(body, list):
-                return [TableInfo.from_json(item) for item in body]
-            tables += [TableInfo.from_json(item) for item in body.get("tables", [])]
-            token = body.get("next_page_token")
-            if not token:
-                return tables
-            params = {"page_token": str(token)}
+        return [TableInfo.from_json(item) for item in self._get_all(f"{API}/tables")]
 
     def latest_snapshot(self, name: str) -> Snapshot:
         """The table's current snapshot, with the URI that reads exactly its rows."""
@@ -176,9 +167,7 @@ class DatalakeClient:
 
     def snapshots(self, name: str) -> list[Snapshot]:
         """The table's snapshot history, newest first."""
-        body = self._get_json(f"{API}/tables/{_path(name)}/snapshots")
-        items = body.get("snapshots", []) if isinstance(body, dict) else body
-        return [Snapshot.from_json(item, name) for item in items]
+        return [Snapshot.from_json(item, name) for item in self._get_all(f"{API}/tables/{_path(name)}/snapshots")]
 
     def get_snapshot(self, name: str, snapshot_id: str | int) -> Snapshot:
         """One snapshot of the table by id."""
@@ -213,7 +202,8 @@ class DatalakeClient:
             body["schema"] = dict(schema)
         headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
         response = self._request("POST", f"{API}/jobs/register-snapshot", json=body, headers=headers)
-        job = Job.from_json(response.json())
+        # The 202 holds the id and status; fill in what was asked for until the job is fetched.
+        job = Job.from_json({"table_name": table_name, "uri": uri, "mode": mode, "format": format, **response.json()})
         if wait:
             return self.wait_for_job(job, timeout=timeout, on_progress=on_progress)
         return job
@@ -223,10 +213,8 @@ class DatalakeClient:
         return Job.from_json(self._get_json(f"{API}/jobs/{_path(job_id)}"))
 
     def list_jobs(self) -> list[Job]:
-        """The caller's jobs."""
-        body = self._get_json(f"{API}/jobs")
-        items = body.get("jobs", []) if isinstance(body, dict) else body
-        return [Job.from_json(item) for item in items]
+        """The caller's jobs, newest first."""
+        return [Job.from_json(item) for item in self._get_all(f"{API}/jobs")]
 
     def wait_for_job(
         self,
@@ -295,6 +283,18 @@ class DatalakeClient:
 
     def _get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         return self._request("GET", path, params=params).json()
+
+    def _get_all(self, path: str) -> list[dict[str, Any]]:
+        """Every item of a list endpoint, following ``X-Next-Page-Token`` from page to page."""
+        items: list[dict[str, Any]] = []
+        params: dict[str, str] = {}
+        while True:
+            response = self._request("GET", path, params=params)
+            items += response.json()
+            token = response.headers.get(NEXT_PAGE_HEADER)
+            if not token:
+                return items
+            params = {"page_token": token}
 
     def _request(
         self,

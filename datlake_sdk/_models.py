@@ -50,6 +50,9 @@ class TableInfo:
 class Snapshot:
     """One snapshot of a table, with the URI a reader (DuckDB) uses to read exactly its rows.
 
+    Entries of a table's history (``DatalakeClient.snapshots``) carry no ``uri``, ``format`` or
+    ``schema``; ``DatalakeClient.get_snapshot`` returns them in full.
+
     ``format`` tells how to read ``uri``: ``parquet`` (one file, a prefix or a glob:
     ``SELECT * FROM '<uri>'``) or ``iceberg`` (the table's metadata JSON: ``iceberg_scan('<uri>')``).
     """
@@ -63,6 +66,8 @@ class Snapshot:
     metadata_location: str | None
     data_files: int | None
     record_count: int | None
+    parent_snapshot_id: str | None = None
+    operation: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -80,6 +85,8 @@ class Snapshot:
             metadata_location=data.get("metadata_location"),
             data_files=_int(data_files),
             record_count=_int(data.get("record_count")),
+            parent_snapshot_id=_id(data.get("parent_snapshot_id")),
+            operation=data.get("operation"),
             raw=data,
         )
 
@@ -93,11 +100,14 @@ class Job:
     table_name: str | None = None
     uri: str | None = None
     mode: str | None = None
+    format: str | None = None
     snapshot_id: str | None = None
     error: str | None = None
     created_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    attempts: int | None = None
+    submitted_by: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -117,10 +127,13 @@ class Job:
             table_name=data.get("table_name"),
             uri=data.get("uri"),
             mode=data.get("mode"),
+            format=data.get("format"),
             snapshot_id=_id(data.get("snapshot_id")),
             error=data.get("error"),
             created_at=_timestamp(data.get("created_at")),
             started_at=_timestamp(data.get("started_at")),
             finished_at=_timestamp(data.get("finished_at")),
+            attempts=_int(data.get("attempts")),
+            submitted_by=data.get("submitted_by"),
             raw=data,
         )

@@ -71,6 +71,8 @@ def _snapshot_pairs(s: Snapshot) -> list[tuple[str, Any]]:
     return [
         ("table_name", s.table_name),
         ("snapshot_id", s.snapshot_id),
+        ("parent_snapshot_id", s.parent_snapshot_id),
+        ("operation", s.operation),
         ("uri", s.uri),
         ("format", s.format),
         ("created_at", s.created_at),
@@ -87,11 +89,13 @@ def _job_pairs(job: Job) -> list[tuple[str, Any]]:
         ("table_name", job.table_name),
         ("uri", job.uri),
         ("mode", job.mode),
+        ("format", job.format),
         ("snapshot_id", job.snapshot_id),
         ("error", job.error),
         ("created_at", job.created_at),
         ("started_at", job.started_at),
         ("finished_at", job.finished_at),
+        ("attempts", job.attempts),
     ]
 
 
@@ -139,8 +143,8 @@ def _snapshots(args: argparse.Namespace, out: TextIO) -> int:
         _print_json([s.raw for s in history], out)
     else:
         _print_rows(
-            ["snapshot_id", "created_at", "record_count", "data_files", "uri"],
-            [(s.snapshot_id, s.created_at, s.record_count, s.data_files, s.uri) for s in history],
+            ["snapshot_id", "created_at", "operation", "record_count", "data_files"],
+            [(s.snapshot_id, s.created_at, s.operation, s.record_count, s.data_files) for s in history],
             out,
         )
     return EXIT_OK

@@ -124,7 +124,7 @@ def test_every_command_against_the_catalog(lake: Lake, tmp_path: Path) -> None:
     assert job_id and "\n" not in job_id
 
     # job --wait: progress on stderr, the final record on stdout
-    waited = run("job", job_id, "--wait", "--timeout", "120", env=env)
+    waited = run("job", job_id, "--wait", "--timeout", "60", env=env)
     assert waited.returncode == 0, waited.stderr
     assert f"job {job_id}: completed" in waited.stderr
     record = dict(line.split(None, 1) for line in waited.stdout.strip().splitlines())
@@ -172,8 +172,8 @@ def test_every_command_against_the_catalog(lake: Lake, tmp_path: Path) -> None:
     history = run("snapshots", table, env=env)
     assert history.returncode == 0
     header, *rows = history.stdout.strip().splitlines()
-    assert header.split()[:3] == ["snapshot_id", "created_at", "record_count"]
-    assert rows[1].split()[0] == snapshot_id and rows[0].split()[2] == str(len(ROWS_A) + len(ROWS_B))
+    assert header.split() == ["snapshot_id", "created_at", "operation", "record_count", "data_files"]
+    assert rows[1].split()[0] == snapshot_id and rows[0].split()[3] == str(len(ROWS_A) + len(ROWS_B))
     history_json = json.loads(run("snapshots", table, "--output", "json", env=env).stdout)
     assert [s["snapshot_id"] for s in history_json][1] == snapshot_id
 
@@ -244,7 +244,7 @@ def test_seed_shell_example_verbatim(lake: Lake, tmp_path: Path) -> None:
     uri = lake.upload("uploads/sales_q1/q1.parquet", ROWS_A)
     env = lake.process_env()
     with lake.client() as client:
-        client.register_snapshot("sales_q1", uri, wait=True, timeout=120)
+        client.register_snapshot("sales_q1", uri, wait=True, timeout=60)
     lake.upload_to("my-bucket", "uploads/new.parquet", ROWS_B)
 
     setup = run("setup-duckdb", env=env)
@@ -265,6 +265,6 @@ def test_seed_shell_example_verbatim(lake: Lake, tmp_path: Path) -> None:
 
     job_id = result.stdout.strip().splitlines()[-1]
     with lake.client() as client:
-        job = client.wait_for_job(job_id, timeout=120)
+        job = client.wait_for_job(job_id, timeout=60)
         assert job.table_name == "new_data" and job.uri == "s3://my-bucket/uploads/new.parquet"
         assert client.latest_snapshot("new_data").record_count == len(ROWS_B)

@@ -37,7 +37,7 @@ def test_register_wait_then_resolve_and_read(lake: Lake) -> None:
     seen: list[str] = []
     with lake.client() as client:
         job = client.register_snapshot(
-            table, first, wait=True, timeout=120, on_progress=lambda j: seen.append(j.status)
+            table, first, wait=True, timeout=60, on_progress=lambda j: seen.append(j.status)
         )
         assert isinstance(job, Job)
         assert job.status == "completed" and job.succeeded and job.done
@@ -73,7 +73,7 @@ def test_register_wait_then_resolve_and_read(lake: Lake) -> None:
         second = lake.upload(f"uploads/{table}/b.parquet", ROWS_B)
         queued = client.register_snapshot(table, second, mode="append")
         assert queued.status in {"queued", "running", "completed"}
-        done = client.wait_for_job(queued.job_id, timeout=120)
+        done = client.wait_for_job(queued.job_id, timeout=60)
         assert done.status == "completed" and done.snapshot_id not in (None, job.snapshot_id)
         assert client.get_job(queued.job_id).snapshot_id == done.snapshot_id
 
@@ -93,7 +93,7 @@ def test_failed_job_raises_job_failed_error_with_server_message(lake: Lake) -> N
     bad = lake.upload_bytes(f"uploads/{table}/not-parquet.parquet", b"this is not parquet at all")
     with lake.client() as client:
         with pytest.raises(JobFailedError) as info:
-            client.register_snapshot(table, bad, wait=True, timeout=120)
+            client.register_snapshot(table, bad, wait=True, timeout=60)
         failed = info.value.job
         assert failed.status == "failed" and not failed.succeeded
         server_error = client.get_job(failed.job_id).error
@@ -136,7 +136,7 @@ def test_reader_is_forbidden_to_register(lake: Lake) -> None:
     table = f"sdk_{uuid.uuid4().hex[:8]}"
     uri = lake.upload(f"uploads/{table}/a.parquet", ROWS_A)
     with lake.client() as admin:
-        admin.register_snapshot(table, uri, wait=True, timeout=120)
+        admin.register_snapshot(table, uri, wait=True, timeout=60)
     reader_key = lake.principal_with_grants(f"reader_{table}", [("SELECT", "table", f"{lake.namespace}.{table}")])
     with DatalakeClient(lake.url, reader_key, env=lake.sdk_env()) as reader:
         assert reader.get_table_uri(table) == uri
@@ -201,17 +201,17 @@ def test_seed_python_example_verbatim(lake: Lake) -> None:
     """The README's example, unchanged, with DuckDB's S3 settings as a persistent DuckDB secret."""
     uri = lake.upload("uploads/sales_q1/q1.parquet", ROWS_A)
     with lake.client() as client:
-        client.register_snapshot("sales_q1", uri, wait=True, timeout=120)
+        client.register_snapshot("sales_q1", uri, wait=True, timeout=60)
     env = lake.process_env()
     setup = subprocess.run(
         [sys.executable, "-c", "from datlake_sdk import DatalakeClient; DatalakeClient().setup_duckdb()"],
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=60,
     )
     assert setup.returncode == 0, setup.stderr
-    result = subprocess.run([sys.executable, "-c", SEED_PYTHON], env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", SEED_PYTHON], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines[0].split() == ["id", "name", "amount"]
