@@ -59,7 +59,17 @@ def put_many(s3: S3Server, prefix: str, count: int, rows_per_file: int = 3, thre
     """``count`` small Parquet files under ``prefix`` (ids 0.. across files), uploaded in parallel."""
     from concurrent.futures import ThreadPoolExecutor
 
-    client = s3.client()
+    import boto3
+    from botocore.config import Config
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3.endpoint,
+        aws_access_key_id=s3.access_key,
+        aws_secret_access_key=s3.secret_key,
+        region_name=s3.region,
+        config=Config(s3={"addressing_style": "path"}, max_pool_connections=threads),
+    )
     bucket, _, base = prefix.removeprefix("s3://").partition("/")
 
     def upload(i: int) -> str:

@@ -2,7 +2,7 @@
 
 Both carry the same message, "run attempt N of job X", to the same function
 (:meth:`worker.register_snapshot.RegisterSnapshot.run`). RQ job ids are deterministic
-(``register-snapshot.<job id>.<attempt>``) and enqueued with ``unique=True``, so the same
+(``register-snapshot-<job id>-<attempt>``) and enqueued with ``unique=True``, so the same
 attempt is never queued twice; an exception escaping the job (the database unreachable while
 recording the outcome) is retried by RQ, and the database row stays the source of truth.
 """
@@ -28,7 +28,7 @@ Runner = Callable[[str], None]
 
 
 def rq_job_id(job_id: str, attempt: int) -> str:
-    return f"register-snapshot.{job_id}.{attempt}"
+    return f"register-snapshot-{job_id}-{attempt}"
 
 
 def redis_connection(url: str) -> Any:
