@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from catalog import errors
@@ -103,6 +104,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         error_type = HTTP_ERROR_TYPES.get(exc.status_code, "RESTException")
         return _error_response(exc.status_code, error_type, str(exc.detail))
+
+    @app.exception_handler(DataError)
+    async def _invalid_data(_request: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value from the request (PostgreSQL: NUL bytes in text, overlong keys).
+        return _error_response(400, "BadRequestException", f"Invalid value in request: {exc.orig}")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -92,9 +92,13 @@ def decode_page_token(token: str | None) -> str | None:
     if not token:
         return None
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
+        value = base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
     except (ValueError, UnicodeDecodeError) as exc:
         raise errors.BadRequest(f"Invalid pageToken: {token!r}") from exc
+    # a listing position is a name: never empty, no control characters but the namespace separator
+    if not value or any(ord(ch) < 0x20 and ch != NAMESPACE_SEPARATOR for ch in value):
+        raise errors.BadRequest(f"Invalid pageToken: {token!r}")
+    return value
 
 
 def _now() -> datetime:

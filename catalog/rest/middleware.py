@@ -18,6 +18,7 @@ from catalog.persistence.store import CatalogStore
 MUTATING = {"POST", "PUT", "DELETE", "PATCH"}
 # Outcomes that are final and safe to replay; auth failures and throttling are not.
 NOT_REPLAYED = {401, 403, 408, 419, 429}
+MAX_KEY_LENGTH = 255  # idempotency_records.key
 SELF_IDEMPOTENT = "/api/v1/jobs/"  # routes that implement Idempotency-Key themselves
 
 
@@ -90,6 +91,10 @@ class IdempotencyKeys:
         # Register-snapshot jobs keep their Idempotency-Key per submitter, forever, on the job row itself.
         if not key or self.lifetime <= 0 or scope["path"].startswith(SELF_IDEMPOTENT):
             await self.app(scope, receive, send)
+            return
+        if len(key) > MAX_KEY_LENGTH:  # it could not be recorded; refuse it before anything happens
+            message = f"Idempotency-Key longer than {MAX_KEY_LENGTH} characters (a UUID has 36)"
+            await _send_json(send, 400, json.dumps(error_body(400, "BadRequestException", message)).encode())
             return
         operation = f"{scope['method']} {scope['path']}"
         previous = await to_thread.run_sync(self.store.get_idempotent_outcome, key, self.lifetime)

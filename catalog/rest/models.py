@@ -22,7 +22,8 @@ class _Body(BaseModel):
 
 def _properties_to_str(value: Any) -> Any:
     if isinstance(value, dict):
-        return {str(k): v if isinstance(v, str) else str(v) for k, v in value.items()}
+        # numbers become strings; null, lists and objects are left for validation to refuse
+        return {str(k): str(v) if isinstance(v, int | float) else v for k, v in value.items()}
     return value
 
 

@@ -156,7 +156,8 @@ def list_files(backend: Backend, location: str) -> set[str]:
     found = set()
     paginator = client.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=parsed.netloc, Prefix=parsed.path.lstrip("/") + "/"):
-        found.update(f"s3://{parsed.netloc}/{obj['Key']}" for obj in page.get("Contents", []))
+        # (SeaweedFS lists leftover directories as "<dir>/" keys: those are not files)
+        found.update(f"s3://{parsed.netloc}/{obj['Key']}" for obj in page.get("Contents", []) if obj["Key"][-1] != "/")
     return found
 
 
