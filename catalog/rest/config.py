@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fastapi.routing
 from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
 
@@ -14,10 +15,13 @@ router = APIRouter(prefix="/v1", tags=["Configuration API"])
 def served_endpoints(request: Request) -> list[str]:
     """Every ``METHOD /v1/{prefix}/...`` route this app serves, as the spec's endpoint strings."""
     endpoints = []
-    for route in request.app.routes:
-        if isinstance(route, APIRoute) and route.path.startswith("/v1/{prefix}/"):
-            for method in sorted(route.methods or ()):
-                endpoints.append(f"{method} {route.path}")
+    # FastAPI >= 0.16x keeps included routers lazily in app.routes; iter_route_contexts flattens them.
+    flatten = getattr(fastapi.routing, "iter_route_contexts", None)
+    for route in flatten(request.app.routes) if flatten else request.app.routes:
+        original, path = getattr(route, "original_route", route), getattr(route, "path", None) or ""
+        if isinstance(original, APIRoute) and path.startswith("/v1/{prefix}/"):
+            for method in sorted(getattr(route, "methods", None) or ()):
+                endpoints.append(f"{method} {path}")
     return endpoints
 
 
