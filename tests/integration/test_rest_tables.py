@@ -1,0 +1,415 @@
+"""Tables over the Iceberg REST API: create/stage, list, load (ETag, snapshots), drop/purge, rename, register."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+
+from tests.conftest import Backend
+from tests.integration.helpers import (
+    SCHEMA,
+    assert_error,
+    commit,
+    create_namespace,
+    create_table,
+    file_exists,
+    list_files,
+    load_table,
+    ns_path,
+    prefix,
+    set_props,
+    snapshot_updates,
+    staged_create_updates,
+    table_url,
+)
+
+METADATA_FILE = re.compile(r"/metadata/(\d{5})-[0-9a-f-]{36}\.metadata\.json$")
+
+
+def outside_location(backend: Backend) -> str:
+    return "file:///tmp/elsewhere/t" if backend.s3 is not None else "s3://elsewhere/t"
+
+
+def test_create_with_default_location(client: TestClient, backend: Backend) -> None:
+    create_namespace(client, "db")
+    body = create_table(client, "db", "events", properties={"owner": "ana"})
+    metadata = body["metadata"]
+    assert metadata["location"] == f"{backend.warehouse}/db/events"
+    assert metadata["format-version"] == 2
+    assert metadata["properties"]["owner"] == "ana"
+    assert [f["name"] for f in metadata["schemas"][0]["fields"]] == ["id", "name"]
+    location = body["metadata-location"]
+    assert location.startswith(f"{backend.warehouse}/db/events/metadata/")
+    match = METADATA_FILE.search(location)
+    assert match and match.group(1) == "00000", location
+    assert file_exists(backend, location)
+    assert isinstance(body["config"], dict)
+    if backend.s3 is not None:
+        assert body["config"]["s3.endpoint"] == backend.s3.endpoint
+
+    loaded = load_table(client, "db", "events")
+    assert loaded["metadata-location"] == location
+    assert loaded["metadata"]["table-uuid"] == metadata["table-uuid"]
+
+
+def test_create_in_nested_namespace_and_under_namespace_location(client: TestClient, backend: Backend) -> None:
+    create_namespace(client, "a")
+    create_namespace(client, "a", "b")
+    nested = create_table(client, ("a", "b"), "t")
+    assert nested["metadata"]["location"] == f"{backend.warehouse}/a/b/t"
+
+    custom = f"{backend.warehouse}/custom/root"
+    create_namespace(client, "placed", properties={"location": custom})
+    placed = create_table(client, "placed", "t")
+    assert placed["metadata"]["location"] == f"{custom}/t"
+    assert placed["metadata-location"].startswith(f"{custom}/t/metadata/")
+    assert file_exists(backend, placed["metadata-location"])
+
+
+def test_create_with_requested_location(client: TestClient, backend: Backend) -> None:
+    p = prefix(client)
+    create_namespace(client, "db")
+    wanted = f"{backend.warehouse}/somewhere/else/t1"
+    body = create_table(client, "db", "t1", location=wanted + "/")
+    assert body["metadata"]["location"] == wanted
+    assert body["metadata-location"].startswith(wanted + "/metadata/")
+
+    for bad in (outside_location(backend), backend.warehouse + "-sibling/t", f"{backend.warehouse}/../t"):
+        response = client.post(f"{p}/namespaces/db/tables", json={"name": "t2", "schema": SCHEMA, "location": bad})
+        assert_error(response, 400, "BadRequestException")
+    assert client.head(table_url(client, "db", "t2")).status_code == 404
+
+
+def test_create_in_missing_namespace_is_404(client: TestClient) -> None:
+    response = client.post(f"{prefix(client)}/namespaces/nope/tables", json={"name": "t", "schema": SCHEMA})
+    assert_error(response, 404, "NoSuchNamespaceException")
+
+
+def test_create_twice_is_409(client: TestClient, backend: Backend) -> None:
+    create_namespace(client, "db")
+    first = create_table(client, "db", "t")
+    files_before = list_files(backend, first["metadata"]["location"])
+    again = client.post(f"{prefix(client)}/namespaces/db/tables", json={"name": "t", "schema": SCHEMA})
+    assert_error(again, 409, "AlreadyExistsException")
+    assert load_table(client, "db", "t")["metadata-location"] == first["metadata-location"]
+    assert list_files(backend, first["metadata"]["location"]) == files_before
+
+
+def test_stage_create_then_commit(client: TestClient, backend: Backend) -> None:
+    p = prefix(client)
+    create_namespace(client, "db")
+    staged = client.post(
+        f"{p}/namespaces/db/tables",
+        json={"name": "ctas", "schema": SCHEMA, "stage-create": True, "properties": {"k": "v"}},
+    )
+    assert staged.status_code == 200, staged.text
+    body = staged.json()
+    assert body.get("metadata-location") is None
+    metadata = body["metadata"]
+    assert metadata["location"] == f"{backend.warehouse}/db/ctas"
+
+    # nothing is persisted yet
+    assert client.get(f"{p}/namespaces/db/tables").json()["identifiers"] == []
+    assert_error(client.get(table_url(client, "db", "ctas")), 404, "NoSuchTableException")
+    assert client.head(table_url(client, "db", "ctas")).status_code == 404
+    assert list_files(backend, metadata["location"]) == set()
+
+    # a plain commit does not create it
+    plain = commit(client, "db", "ctas", staged_create_updates(metadata))
+    assert_error(plain, 404, "NoSuchTableException")
+
+    created = commit(client, "db", "ctas", staged_create_updates(metadata), requirements=[{"type": "assert-create"}])
+    assert created.status_code == 200, created.text
+    result = created.json()
+    assert METADATA_FILE.search(result["metadata-location"]).group(1) == "00000"  # type: ignore[union-attr]
+    loaded = load_table(client, "db", "ctas")
+    assert loaded["metadata-location"] == result["metadata-location"]
+    assert loaded["metadata"]["table-uuid"] == metadata["table-uuid"]
+    assert loaded["metadata"]["location"] == metadata["location"]
+    assert loaded["metadata"]["properties"]["k"] == "v"
+    assert loaded["metadata"]["schemas"][0]["fields"] == SCHEMA["fields"]
+    assert client.get(f"{p}/namespaces/db/tables").json()["identifiers"] == [{"namespace": ["db"], "name": "ctas"}]
+
+    # creating it a second time is refused and changes nothing
+    again = commit(client, "db", "ctas", staged_create_updates(metadata), requirements=[{"type": "assert-create"}])
+    assert_error(again, 409, "CommitFailedException")
+    assert load_table(client, "db", "ctas")["metadata-location"] == result["metadata-location"]
+
+
+def test_stage_create_of_an_existing_table_is_409(client: TestClient) -> None:
+    create_namespace(client, "db")
+    create_table(client, "db", "t")
+    response = client.post(
+        f"{prefix(client)}/namespaces/db/tables", json={"name": "t", "schema": SCHEMA, "stage-create": True}
+    )
+    assert_error(response, 409, "AlreadyExistsException")
+
+
+def test_list_tables_paginated(client: TestClient) -> None:
+    p = prefix(client)
+    create_namespace(client, "db")
+    create_namespace(client, "other")
+    names = ["t0", "t1", "t2", "t3", "t4"]
+    for name in reversed(names):
+        create_table(client, "db", name)
+    create_table(client, "other", "x")
+
+    everything = client.get(f"{p}/namespaces/db/tables").json()
+    assert everything == {"identifiers": [{"namespace": ["db"], "name": n} for n in names]}
+
+    seen, token, pages = [], None, 0
+    while True:
+        params: dict[str, str | int] = {"pageSize": 2}
+        if token:
+            params["pageToken"] = token
+        body = client.get(f"{p}/namespaces/db/tables", params=params).json()
+        seen += [ident["name"] for ident in body["identifiers"]]
+        pages += 1
+        token = body.get("next-page-token")
+        if token is None:
+            break
+        assert pages < 10
+    assert seen == names
+    assert pages == 3
+
+    assert client.get(f"{p}/namespaces/db/tables", params={"pageSize": 5}).json().get("next-page-token") is None
+    assert_error(client.get(f"{p}/namespaces/nope/tables"), 404, "NoSuchNamespaceException")
+
+
+def test_list_tables_of_nested_namespace(client: TestClient) -> None:
+    create_namespace(client, "a")
+    create_namespace(client, "a", "b")
+    create_table(client, "a", "top")
+    create_table(client, ("a", "b"), "inner")
+    body = client.get(f"{prefix(client)}/namespaces/{ns_path('a', 'b')}/tables").json()
+    assert body == {"identifiers": [{"namespace": ["a", "b"], "name": "inner"}]}
+
+
+def test_load_snapshots_all_and_refs(client: TestClient) -> None:
+    create_namespace(client, "db")
+    location = create_table(client, "db", "t")["metadata"]["location"]
+    assert commit(client, "db", "t", snapshot_updates(location, 101, None, 1)).status_code == 200
+    assert commit(client, "db", "t", snapshot_updates(location, 102, 101, 2)).status_code == 200
+    # snapshot 103 sits on a branch; 104 is only reachable from history
+    assert commit(client, "db", "t", snapshot_updates(location, 103, 102, 3, ref="audit")).status_code == 200
+
+    url = table_url(client, "db", "t")
+    all_ids = {s["snapshot-id"] for s in client.get(url, params={"snapshots": "all"}).json()["metadata"]["snapshots"]}
+    assert all_ids == {101, 102, 103}
+    default_ids = {s["snapshot-id"] for s in client.get(url).json()["metadata"]["snapshots"]}
+    assert default_ids == all_ids
+    refs = client.get(url, params={"snapshots": "refs"}).json()["metadata"]
+    assert {s["snapshot-id"] for s in refs["snapshots"]} == {102, 103}
+    assert refs["refs"]["main"]["snapshot-id"] == 102
+    assert refs["current-snapshot-id"] == 102
+    assert_error(client.get(url, params={"snapshots": "some"}), 400)
+
+
+def test_etag_and_if_none_match(client: TestClient) -> None:
+    create_namespace(client, "db")
+    create_table(client, "db", "t")
+    url = table_url(client, "db", "t")
+    first = client.get(url)
+    etag = first.headers.get("etag")
+    assert etag and etag.startswith('"') and etag.endswith('"')
+    assert client.get(url).headers["etag"] == etag
+
+    not_modified = client.get(url, headers={"If-None-Match": etag})
+    assert not_modified.status_code == 304
+    assert not_modified.content == b""
+    assert not_modified.headers["etag"] == etag
+    listed = client.get(url, headers={"If-None-Match": f'"other", {etag}'})
+    assert listed.status_code == 304
+    stale = client.get(url, headers={"If-None-Match": '"not-the-etag"'})
+    assert stale.status_code == 200 and stale.json()["metadata-location"] == first.json()["metadata-location"]
+
+    refs_etag = client.get(url, params={"snapshots": "refs"}).headers["etag"]
+    assert refs_etag != etag
+
+    assert commit(client, "db", "t", [set_props(k="v")]).status_code == 200
+    after = client.get(url, headers={"If-None-Match": etag})
+    assert after.status_code == 200
+    assert after.headers["etag"] != etag
+    assert after.json()["metadata"]["properties"]["k"] == "v"
+    assert client.get(url, headers={"If-None-Match": after.headers["etag"]}).status_code == 304
+
+
+def test_head_table(client: TestClient) -> None:
+    create_namespace(client, "db")
+    create_table(client, "db", "t")
+    found = client.head(table_url(client, "db", "t"))
+    assert found.status_code == 204
+    assert found.content == b""
+    assert client.head(table_url(client, "db", "nope")).status_code == 404
+    assert client.head(table_url(client, "nope", "t")).status_code == 404
+
+
+def test_load_missing_table_or_namespace(client: TestClient) -> None:
+    create_namespace(client, "db")
+    assert_error(client.get(table_url(client, "db", "nope")), 404, "NoSuchTableException")
+    # NoSuchTable also when the namespace is missing: Spark resolves `db.tbl.snapshots` by that
+    assert_error(client.get(table_url(client, "nope", "t")), 404, "NoSuchTableException")
+
+
+def test_drop_keeps_files_without_purge(client: TestClient, backend: Backend) -> None:
+    create_namespace(client, "db")
+    body = create_table(client, "db", "t")
+    response = client.delete(table_url(client, "db", "t"))
+    assert response.status_code == 204
+    assert response.content == b""
+    assert client.head(table_url(client, "db", "t")).status_code == 404
+    assert client.get(f"{prefix(client)}/namespaces/db/tables").json()["identifiers"] == []
+    assert file_exists(backend, body["metadata-location"])
+    assert_error(client.delete(table_url(client, "db", "t")), 404, "NoSuchTableException")
+    # the name is free again
+    assert create_table(client, "db", "t")["metadata"]["table-uuid"] != body["metadata"]["table-uuid"]
+
+
+def test_purge_removes_the_tables_files(
+    client: TestClient, backend: Backend, catalog_properties: dict[str, str]
+) -> None:
+    """Write real data with PyIceberg, then drop with purgeRequested=true: no file of the table is left."""
+    import pyarrow as pa
+    from pyiceberg.catalog import load_catalog
+
+    catalog = load_catalog("purge", **catalog_properties)
+    catalog.create_namespace("db")
+    table = catalog.create_table("db.t", schema=pa.schema([pa.field("id", pa.int64())]))
+    table.append(pa.table({"id": pa.array([1, 2, 3], pa.int64())}))
+    table.append(pa.table({"id": pa.array([4], pa.int64())}))
+    keep = catalog.create_table("db.keep", schema=pa.schema([pa.field("id", pa.int64())]))
+    keep.append(pa.table({"id": pa.array([9], pa.int64())}))
+
+    location = load_table(client, "db", "t")["metadata"]["location"]
+    files = list_files(backend, location)
+    assert any(f.endswith(".parquet") for f in files), files
+    assert any(f.endswith(".avro") for f in files), files
+    assert sum(f.endswith(".metadata.json") for f in files) >= 3, files
+    kept = list_files(backend, keep.metadata.location)
+
+    response = client.delete(table_url(client, "db", "t"), params={"purgeRequested": "true"})
+    assert response.status_code == 204, response.text
+    assert list_files(backend, location) == set()
+    assert client.head(table_url(client, "db", "t")).status_code == 404
+    assert list_files(backend, keep.metadata.location) == kept
+
+
+def test_purge_of_a_table_without_snapshots(client: TestClient, backend: Backend) -> None:
+    create_namespace(client, "db")
+    body = create_table(client, "db", "t")
+    assert commit(client, "db", "t", [set_props(a="1")]).status_code == 200
+    location = body["metadata"]["location"]
+    assert len(list_files(backend, location)) == 2
+    assert client.delete(table_url(client, "db", "t"), params={"purgeRequested": True}).status_code == 204
+    assert list_files(backend, location) == set()
+
+
+def test_rename_within_and_across_namespaces(client: TestClient) -> None:
+    p = prefix(client)
+    create_namespace(client, "src")
+    create_namespace(client, "dst")
+    body = create_table(client, "src", "t")
+
+    def rename(src: tuple[list[str], str], dst: tuple[list[str], str]) -> object:
+        return client.post(
+            f"{p}/tables/rename",
+            json={
+                "source": {"namespace": src[0], "name": src[1]},
+                "destination": {"namespace": dst[0], "name": dst[1]},
+            },
+        )
+
+    within = rename((["src"], "t"), (["src"], "t2"))
+    assert within.status_code == 204, within.text  # type: ignore[attr-defined]
+    assert client.head(table_url(client, "src", "t")).status_code == 404
+    assert load_table(client, "src", "t2")["metadata-location"] == body["metadata-location"]
+
+    across = rename((["src"], "t2"), (["dst"], "moved"))
+    assert across.status_code == 204, across.text  # type: ignore[attr-defined]
+    moved = load_table(client, "dst", "moved")
+    assert moved["metadata"]["table-uuid"] == body["metadata"]["table-uuid"]
+    assert client.get(f"{p}/namespaces/src/tables").json()["identifiers"] == []
+    assert client.get(f"{p}/namespaces/dst/tables").json()["identifiers"] == [{"namespace": ["dst"], "name": "moved"}]
+    # the renamed table still takes commits
+    assert commit(client, "dst", "moved", [set_props(after="rename")]).status_code == 200
+
+    assert_error(rename((["src"], "gone"), (["src"], "x")), 404, "NoSuchTableException")  # type: ignore[arg-type]
+    create_table(client, "dst", "taken")
+    assert_error(rename((["dst"], "moved"), (["dst"], "taken")), 409, "AlreadyExistsException")  # type: ignore[arg-type]
+    assert_error(rename((["dst"], "moved"), (["nowhere"], "x")), 404, "NoSuchNamespaceException")  # type: ignore[arg-type]
+    # failed renames changed nothing
+    assert load_table(client, "dst", "moved")["metadata"]["table-uuid"] == body["metadata"]["table-uuid"]
+    assert load_table(client, "dst", "taken")["metadata"]["table-uuid"] != body["metadata"]["table-uuid"]
+
+
+def test_register_existing_metadata(client: TestClient, backend: Backend) -> None:
+    p = prefix(client)
+    create_namespace(client, "db")
+    create_table(client, "db", "orig")
+    committed = commit(client, "db", "orig", [set_props(stage="two")]).json()
+    metadata_location = committed["metadata-location"]
+
+    registered = client.post(
+        f"{p}/namespaces/db/register", json={"name": "copy", "metadata-location": metadata_location}
+    )
+    assert registered.status_code == 200, registered.text
+    assert registered.json()["metadata-location"] == metadata_location
+    loaded = load_table(client, "db", "copy")
+    assert loaded["metadata-location"] == metadata_location
+    assert loaded["metadata"]["properties"]["stage"] == "two"
+    assert loaded["metadata"]["table-uuid"] == committed["metadata"]["table-uuid"]
+
+    # the name is taken (by a table): 409 without overwrite
+    other = create_table(client, "db", "other")
+    taken = client.post(f"{p}/namespaces/db/register", json={"name": "other", "metadata-location": metadata_location})
+    assert_error(taken, 409, "AlreadyExistsException")
+    assert load_table(client, "db", "other")["metadata-location"] == other["metadata-location"]
+
+    overwritten = client.post(
+        f"{p}/namespaces/db/register",
+        json={"name": "other", "metadata-location": metadata_location, "overwrite": True},
+    )
+    assert overwritten.status_code == 200, overwritten.text
+    assert load_table(client, "db", "other")["metadata-location"] == metadata_location
+
+
+def test_register_refuses_bad_metadata_locations(client: TestClient, backend: Backend) -> None:
+    p = prefix(client)
+    create_namespace(client, "db")
+    missing = client.post(
+        f"{p}/namespaces/db/register",
+        json={"name": "r", "metadata-location": f"{backend.warehouse}/db/r/metadata/00000-x.metadata.json"},
+    )
+    assert 400 <= missing.status_code < 500
+    assert_error(missing, missing.status_code)
+    outside = client.post(
+        f"{p}/namespaces/db/register",
+        json={"name": "r", "metadata-location": f"{outside_location(backend)}/metadata/v1.metadata.json"},
+    )
+    assert_error(outside, 400, "BadRequestException")
+    directory = client.post(f"{p}/namespaces/db/register", json={"name": "r", "metadata-location": backend.warehouse})
+    assert 400 <= directory.status_code < 500, directory.text
+    assert client.head(table_url(client, "db", "r")).status_code == 404
+    nowhere = create_table(client, "db", "t")["metadata-location"]
+    no_ns = client.post(f"{p}/namespaces/nope/register", json={"name": "r", "metadata-location": nowhere})
+    assert_error(no_ns, 404, "NoSuchNamespaceException")
+
+
+def test_metrics_report(client: TestClient) -> None:
+    create_namespace(client, "db")
+    create_table(client, "db", "t")
+    report = {
+        "report-type": "scan-report",
+        "table-name": "db.t",
+        "snapshot-id": 1,
+        "filter": True,
+        "schema-id": 0,
+        "projected-field-ids": [1],
+        "projected-field-names": ["id"],
+        "metrics": {},
+    }
+    response = client.post(f"{table_url(client, 'db', 't')}/metrics", json=report)
+    assert response.status_code == 204, response.text
+    assert response.content == b""
+    assert_error(client.post(f"{table_url(client, 'db', 'nope')}/metrics", json=report), 404, "NoSuchTableException")
