@@ -220,9 +220,13 @@ def test_failure_exit_codes(lake: Lake) -> None:
     assert "broken.parquet" in server_message
     # job --wait on a failed job → 5 too
     assert run("job", job_id, "--wait", env=env).returncode == 5
-    # forbidden → 4
-    reader = lake.principal_with_grants(f"reader_{table}", [("SELECT", "namespace", lake.namespace)])
-    forbidden = run("register-snapshot", "--table-name", table, "--uri", bad, env={**env, "DATLAKE_API_KEY": reader})
+    # forbidden → 4: a reader of an existing table may not append to it
+    good = lake.upload(f"uploads/{table}/good.parquet", ROWS_A)
+    assert run("register-snapshot", "--table-name", table, "--uri", good, "--wait", env=env).returncode == 0
+    reader = lake.principal_with_grants(f"reader_{table}", [("SELECT", "table", f"{lake.namespace}.{table}")])
+    reader_env = {**env, "DATLAKE_API_KEY": reader}
+    assert run("get-uri", table, env=reader_env).stdout.strip() == good
+    forbidden = run("register-snapshot", "--table-name", table, "--uri", good, "--mode", "append", env=reader_env)
     assert_one_line_error(forbidden, 4, "forbidden")
 
 

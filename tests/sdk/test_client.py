@@ -36,9 +36,7 @@ def test_register_wait_then_resolve_and_read(lake: Lake) -> None:
     first = lake.upload(f"uploads/{table}/a.parquet", ROWS_A)
     seen: list[str] = []
     with lake.client() as client:
-        job = client.register_snapshot(
-            table, first, wait=True, timeout=60, on_progress=lambda j: seen.append(j.status)
-        )
+        job = client.register_snapshot(table, first, wait=True, timeout=60, on_progress=lambda j: seen.append(j.status))
         assert isinstance(job, Job)
         assert job.status == "completed" and job.succeeded and job.done
         assert job.snapshot_id is not None and job.error is None
@@ -160,10 +158,13 @@ def test_oauth_client_credentials_token_and_renewal(lake: Lake) -> None:
         assert c.list_tables() is not None
         first = c._token
         assert first
-        # the token is renewed before it expires: move the renewal time to now
+        # the token is renewed before it expires: move the renewal time to now (a second later, so
+        # that the server's new token differs in its issue time)
+        time.sleep(1.1)
         c._token_renew_at = time.monotonic()
         c.list_tables()
         assert c._token and c._token != first
+        assert c._token_renew_at > time.monotonic() + 60
         # a token the server rejects (revoked, expired early) is replaced once, transparently
         c._token = "not-a-token"
         c.list_tables()
