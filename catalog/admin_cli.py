@@ -29,7 +29,8 @@ def open_access(settings: Settings) -> AccessService:
     engine = make_engine(settings.resolved_database_url, 2)
     ensure_schema(engine)
     store = CatalogStore(engine)
-    store.ensure_warehouse(settings.warehouse_name, settings.resolved_warehouse)
+    if store.get_warehouse(settings.warehouse_name) is None:  # never move an existing warehouse from here
+        store.ensure_warehouse(settings.warehouse_name, settings.resolved_warehouse)
     return AccessService(AccessStore(engine), store, settings.warehouse_name)
 
 
