@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import uuid
+import warnings
 from pathlib import Path
 
 import pytest
@@ -272,3 +273,47 @@ def test_seed_shell_example_verbatim(lake: Lake, tmp_path: Path) -> None:
         job = client.wait_for_job(job_id, timeout=60)
         assert job.table_name == "new_data" and job.uri == "s3://my-bucket/uploads/new.parquet"
         assert client.latest_snapshot("new_data").record_count == len(ROWS_B)
+
+
+def test_configure_prompts_in_a_terminal(tmp_path: Path) -> None:
+    """Run in a terminal with nothing to write, `configure` asks for the URL and the key (unechoed)."""
+    import pty
+    import select
+
+    env = bare_env(tmp_path)
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about fork() with threads alive; the child only calls execve.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid, fd = pty.fork()
+    if pid == 0:  # the child: the CLI on the terminal
+        os.execve(CLI, [CLI, "configure"], env)
+    transcript = b""
+
+    def read_until(marker: bytes, deadline: float = 30) -> None:
+        nonlocal transcript
+        import time
+
+        end = time.monotonic() + deadline
+        while marker not in transcript and time.monotonic() < end:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                try:
+                    transcript += os.read(fd, 1024)
+                except OSError:
+                    break
+        assert marker in transcript, transcript
+
+    read_until(b"Catalog URL")
+    os.write(fd, b"http://127.0.0.1:8181\n")
+    read_until(b"API key")
+    os.write(fd, b"dlk_typed_key\n")
+    read_until(b"written to")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert b"dlk_typed_key" not in transcript  # not echoed
+    import tomllib
+
+    assert tomllib.loads((tmp_path / "config.toml").read_text()) == {
+        "default": {"url": "http://127.0.0.1:8181", "api_key": "dlk_typed_key"}
+    }

@@ -289,3 +289,33 @@ def test_sdk_and_cli_never_import_server_modules() -> None:
     forbidden |= {"duckdb", "pyarrow", "pydantic"}  # light: DuckDB only when asked for
     assert "datlake_sdk" in loaded and "httpx" in loaded
     assert not loaded & forbidden, loaded & forbidden
+
+
+QUEUED = (200, {"job_id": "j-1", "status": "queued", "table_name": "t", "uri": "s3://b/k"})
+
+
+@pytest.mark.parametrize("scripted", [[QUEUED] * 50], indirect=True)
+def test_waiting_past_the_timeout_raises_job_timeout(scripted: ScriptedServer, config_file: Path) -> None:
+    from datlake_sdk import JobTimeoutError
+
+    with client_for(scripted.url, config_file) as client, pytest.raises(JobTimeoutError) as info:
+        client.wait_for_job("j-1", timeout=0.5)
+    assert info.value.job.status == "queued" and "still queued after 0.5s" in info.value.message
+    polls = len(scripted.requests)
+    assert 2 <= polls < 10  # backoff: a handful of polls in half a second, not a busy loop
+
+
+@pytest.mark.parametrize("scripted", [[QUEUED] * 50], indirect=True)
+def test_cli_wait_timeout_exits_1(scripted: ScriptedServer, config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from datlake_sdk.cli import main
+
+    monkeypatch.setenv("DATLAKE_CONFIG_FILE", str(config_file))
+    monkeypatch.delenv("DATLAKE_PROFILE", raising=False)
+    out, err = io.StringIO(), io.StringIO()
+    code = main(
+        ["--url", scripted.url, "--api-key", "dlk_x", "job", "j-1", "--wait", "--timeout", "0.3"], out=out, err=err
+    )
+    assert code == 1
+    assert err.getvalue().splitlines() == ["job j-1: queued", "datalake-cli: job j-1 still queued after 0.3s"]
