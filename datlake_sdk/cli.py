@@ -367,6 +367,12 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         return _fail(err, exc.message, EXIT_ERROR)
     except KeyboardInterrupt:
         return _fail(err, "interrupted", 130)
+    except BrokenPipeError:
+        # The reader went away (`datalake-cli list-tables | head -1`): stop quietly, and keep
+        # Python from complaining when it flushes stdout at exit.
+        if out is sys.stdout:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

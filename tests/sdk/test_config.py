@@ -319,3 +319,21 @@ def test_cli_wait_timeout_exits_1(scripted: ScriptedServer, config_file: Path, m
     )
     assert code == 1
     assert err.getvalue().splitlines() == ["job j-1: queued", "datalake-cli: job j-1 still queued after 0.3s"]
+
+
+MANY_TABLES = [{"name": f"table_{i:05d}", "latest_snapshot_id": str(i)} for i in range(20000)]
+
+
+@pytest.mark.parametrize("scripted", [[(200, MANY_TABLES)]], indirect=True)
+def test_cli_output_into_a_closed_pipe_is_quiet(scripted: ScriptedServer, config_file: Path) -> None:
+    cli = str(Path(sys.executable).parent / "datalake-cli")
+    env = {**os.environ, "DATLAKE_CONFIG_FILE": str(config_file), "DATLAKE_URL": scripted.url, "DATLAKE_API_KEY": "k"}
+    result = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; '{cli}' list-tables | head -n 2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.splitlines() == ["name         latest_snapshot_id", "table_00000  0"]
+    assert result.stderr == ""
