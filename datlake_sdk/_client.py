@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -37,13 +38,8 @@ RETRY_STATUSES = frozenset({502, 503, 504})
 TOKEN_REFRESH_MARGIN = 60.0
 
 try:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        __version__ = version("datlake-catalog")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        __version__ = "0.0.0"
-except ImportError:  # pragma: no cover
+    __version__ = version("datlake-catalog")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 
@@ -88,6 +84,9 @@ class DatalakeClient:
     file (``~/.config/datlake/config.toml``, profile ``DATLAKE_PROFILE`` or ``default``); a
     ``ConfigurationError`` names whatever is missing. Connection errors and 502/503/504 answers are
     retried with backoff (``retries`` times); 4xx answers never are.
+
+    ``transport`` replaces httpx's network transport (e.g. ``httpx.WSGITransport``); ``env`` is read
+    instead of ``os.environ``, for embedding the client in a program with its own settings.
     """
 
     def __init__(
