@@ -685,7 +685,7 @@ def routes(env: Env) -> list[Route]:
 def _route_keys(app: FastAPI) -> set[tuple[str, str]]:
     keys = set()
     for context in fastapi.routing.iter_route_contexts(app.routes):
-        path = getattr(context, "path", None)
+        path = str(getattr(context, "path", ""))
         for method in getattr(context, "methods", None) or ():
             keys.add((method, path))
     return keys
