@@ -26,7 +26,7 @@ from catalog import errors
 from catalog.observability import COMMIT_CONFLICTS, COMMITS
 from catalog.persistence.store import TABLE, CatalogStore, Namespace, PointerSwap, Warehouse
 from catalog.service.locations import check_inside_warehouse
-from catalog.storage.fileio import CachedMetadata, MetadataFileMissing, Storage
+from catalog.storage.fileio import CachedMetadata, MetadataFileInvalid, MetadataFileMissing, Storage
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +147,8 @@ class CommitService:
             return self.storage.read_table_metadata(location)
         except MetadataFileMissing as exc:
             raise errors.StorageUnavailable(f"The table's current metadata file is missing: {location}") from exc
+        except MetadataFileInvalid as exc:
+            raise errors.StorageUnavailable(f"The table's current metadata file is unreadable: {exc}") from exc
 
 
 def _metadata_file_location(metadata: TableMetadata, version: int) -> str:

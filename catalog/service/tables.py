@@ -19,7 +19,7 @@ from catalog import errors
 from catalog.persistence.store import TABLE, VIEW, CatalogStore, EntityRow, Namespace, Page, Warehouse
 from catalog.service.identifiers import check_entity_name, check_namespace
 from catalog.service.locations import check_inside_warehouse, default_table_location
-from catalog.storage.fileio import CachedMetadata, MetadataFileMissing, Storage
+from catalog.storage.fileio import CachedMetadata, MetadataFileInvalid, MetadataFileMissing, Storage
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,10 @@ class TableService:
         except MetadataFileMissing as exc:
             raise errors.StorageUnavailable(
                 f"Metadata file of {qualified(namespace, name)} is missing: {entity.metadata_location}"
+            ) from exc
+        except MetadataFileInvalid as exc:
+            raise errors.StorageUnavailable(
+                f"Metadata file of {qualified(namespace, name)} is unreadable: {exc}"
             ) from exc
         return LoadedTable(entity, entity.metadata_location, entry)
 

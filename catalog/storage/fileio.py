@@ -28,6 +28,11 @@ class MetadataFileMissing(Exception):
     """The metadata file a pointer names does not exist (anymore)."""
 
 
+class MetadataFileInvalid(errors.BadRequest):
+    """The file exists but is not valid table metadata: 400 for a client's file (register), while
+    callers reading a table's *current* file turn it into 503 (the catalog's state is damaged)."""
+
+
 @dataclass(frozen=True)
 class CachedMetadata:
     metadata: TableMetadata
@@ -109,7 +114,7 @@ class Storage:
         try:
             metadata = TableMetadataUtil.parse_raw(raw)  # type: ignore[arg-type]  # pydantic accepts bytes
         except (ValidationError, IcebergValidationError, ValueError) as exc:
-            raise errors.BadRequest(f"Not a valid Iceberg table metadata file: {location}: {exc}") from exc
+            raise MetadataFileInvalid(f"Not a valid Iceberg table metadata file: {location}: {exc}") from exc
         entry = CachedMetadata(metadata, raw)
         self._remember(location, entry)
         return entry
