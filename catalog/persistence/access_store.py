@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, overload
 
-from sqlalchemy import ColumnElement, Engine, Select, and_, delete, exists, func, insert, select, update
+from sqlalchemy import ColumnElement, Engine, Select, and_, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from catalog import errors
@@ -105,6 +105,9 @@ class AccessStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # Built once: the hot path then skips statement construction and cache-key generation.
+        self._by_credential = self._caller_query(credentials.c.id == bindparam("key"), True)
+        self._by_name = self._caller_query(principals.c.name == bindparam("key"), False)
 
     # --- the per-request lookup ---------------------------------------------------------------
 
@@ -134,9 +137,9 @@ class AccessStore:
         )
         return select(*columns).select_from(source).where(where)
 
-    def _caller(self, query: Select[Any], with_credential: bool) -> CallerRecord | None:
+    def _caller(self, query: Select[Any], key: str, with_credential: bool) -> CallerRecord | None:
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
+            rows = conn.execute(query, {"key": key}).all()
         if not rows:
             return None
         first = rows[0]
@@ -162,11 +165,11 @@ class AccessStore:
 
     def caller_by_credential(self, credential_id: str) -> CallerRecord | None:
         """The credential, its principal and the principal's grants, in one query."""
-        return self._caller(self._caller_query(credentials.c.id == credential_id, True), True)
+        return self._caller(self._by_credential, credential_id, True)
 
     def caller_by_name(self, name: str) -> CallerRecord | None:
         """A principal by name with its grants (external OIDC tokens carry no credential)."""
-        return self._caller(self._caller_query(principals.c.name == name, False), False)
+        return self._caller(self._by_name, name, False)
 
     # --- principals ---------------------------------------------------------------------------
 
