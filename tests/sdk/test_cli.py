@@ -245,6 +245,7 @@ datalake-cli register-snapshot --table-name new_data --uri s3://my-bucket/upload
 def test_seed_shell_example_verbatim(lake: Lake, tmp_path: Path) -> None:
     """The README's shell example, unchanged: the `duckdb` CLI reads S3 through the persistent
     secret that `datalake-cli setup-duckdb` stores, and the upload bucket is allowed for registration."""
+    assert SEED_SHELL in (Path(__file__).parents[2] / "docs" / "cli.md").read_text(), "docs/cli.md shows it as is"
     assert shutil.which("duckdb", path=os.path.dirname(CLI)), "pip install duckdb-cli==1.5.5"
     uri = lake.upload("uploads/sales_q1/q1.parquet", ROWS_A)
     env = lake.process_env()

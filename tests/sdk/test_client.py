@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -199,7 +200,8 @@ print(results.head())
 
 
 def test_seed_python_example_verbatim(lake: Lake) -> None:
-    """The README's example, unchanged, with DuckDB's S3 settings as a persistent DuckDB secret."""
+    """The seed's example, unchanged, with DuckDB's S3 settings as a persistent DuckDB secret."""
+    assert SEED_PYTHON in (Path(__file__).parents[2] / "docs" / "sdk.md").read_text(), "docs/sdk.md shows it as is"
     uri = lake.upload("uploads/sales_q1/q1.parquet", ROWS_A)
     with lake.client() as client:
         client.register_snapshot("sales_q1", uri, wait=True, timeout=60)
