@@ -69,6 +69,12 @@ class SnapshotDetail(BaseModel):
     metadata_location: str
     data_files: int
     record_count: int
+    presigned_urls: list[str] | None = Field(
+        default=None,
+        description="With `access=presigned`: expiring HTTPS GET URLs of the snapshot's data files, for readers "
+        "without S3 keys (DuckDB: `SELECT * FROM read_parquet([...])`).",
+    )
+    presigned_urls_expire_at: datetime | None = Field(default=None, description="When the presigned URLs stop working.")
 
     @classmethod
     def of(cls, snapshot: ResolvedSnapshot) -> SnapshotDetail:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
@@ -11,6 +11,7 @@ from catalog.auth.principal import Principal
 from catalog.authz.authorizer import Authorizer
 from catalog.authz.model import Action, Securable, SecurableType
 from catalog.persistence.table_index import TableFilter
+from catalog.rest.deps import ServicesDep
 from catalog.service.detached import DetachedService
 from datlake_ext.deps import NEXT_PAGE_HEADER, DetachedDep
 from datlake_ext.schemas import SnapshotDetail, SnapshotItem, TableItem
@@ -49,10 +50,23 @@ def list_tables(
     response_model_by_alias=True,
 )
 def latest_snapshot(
-    table_name: str, principal: CurrentPrincipal, authorizer: AuthorizerDep, detached: DetachedDep
+    table_name: str,
+    principal: CurrentPrincipal,
+    authorizer: AuthorizerDep,
+    detached: DetachedDep,
+    services: ServicesDep,
+    access: Annotated[
+        Literal["direct", "presigned"], Query(description="`presigned`: add expiring URLs of the data files.")
+    ] = "direct",
+    expires_in: Annotated[int | None, Query(ge=1, description="Lifetime of presigned URLs in seconds.")] = None,
 ) -> SnapshotDetail:
     _require_select(principal, authorizer, detached, table_name)
-    return SnapshotDetail.of(detached.latest(table_name))
+    detail = SnapshotDetail.of(detached.latest(table_name))
+    if access == "presigned":
+        snapshot_id = int(detail.snapshot_id)
+        presigned = services.credentials.presign_snapshot(detail.metadata_location, snapshot_id, expires_in)
+        detail.presigned_urls, detail.presigned_urls_expire_at = presigned.urls, presigned.expires_at
+    return detail
 
 
 @router.get("/tables/{table_name}/snapshots", summary="The snapshots of a table, newest first")

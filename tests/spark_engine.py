@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,6 +102,7 @@ def new_spark_session(app_name: str = "datlake-tests") -> SparkSession:
         .config("spark.jars", ",".join(jar_list(jars)))
         .config("spark.sql.extensions", "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions")
         .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.warehouse.dir", tempfile.mkdtemp(prefix="datlake-spark-warehouse-"))
         .config("spark.driver.extraJavaOptions", "-Daws.region=us-east-1")
     )
     session = builder.getOrCreate()

@@ -26,11 +26,12 @@ import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
+from pyiceberg.manifest import ManifestContent
 from pyiceberg.table.metadata import TableMetadata
 
 from catalog import errors
@@ -113,6 +114,12 @@ class TableRoutes:
         namespace_path = "%1F".join(quote(level, safe="") for level in namespace)
         base = f"v1/{quote(prefix, safe='')}/namespaces/{namespace_path}/tables/{quote(table, safe='')}"
         return cls(f"{base}/credentials", f"{base}/sign")
+
+
+@dataclass(frozen=True)
+class PresignedFiles:
+    urls: list[str]
+    expires_at: datetime
 
 
 def _millis(moment: datetime | None) -> str | None:
@@ -287,6 +294,38 @@ class CredentialService:
 
     def sign(self, method: str, uri: str, headers: Mapping[str, list[str]], region: str) -> dict[str, list[str]]:
         return self.s3.sign(method, uri, dict(headers), region)
+
+    # --- presigned URLs (detached mode) -----------------------------------------------------------
+
+    def presign_snapshot(self, metadata_location: str, snapshot_id: int, expires_in: int | None) -> PresignedFiles:
+        """Expiring GET URLs for every live data file of a snapshot, for readers without S3 keys.
+
+        Only snapshots without delete files qualify: their rows are exactly their data files'
+        rows, which is what a plain Parquet reader (DuckDB ``read_parquet``) makes of the URLs.
+        Call only after checking that the caller may SELECT from the table.
+        """
+        limit = self.settings.presigned_url_max_seconds
+        expires = min(expires_in or limit, limit)
+        if not is_s3(metadata_location):
+            raise errors.BadRequest("Presigned URLs need a table on S3")
+        metadata = self.storage.read_table_metadata(metadata_location).metadata
+        snapshot = metadata.snapshot_by_id(snapshot_id)
+        if snapshot is None:
+            raise errors.NotFound(f"No snapshot {snapshot_id}")
+        io = self.storage.io_for(metadata_location)
+        files: list[str] = []
+        for manifest in snapshot.manifests(io):
+            entries = manifest.fetch_manifest_entry(io, discard_deleted=True)
+            if manifest.content != ManifestContent.DATA:
+                if entries:
+                    raise errors.Unprocessable(
+                        f"Snapshot {snapshot_id} has delete files: read it with an Iceberg engine, not presigned URLs"
+                    )
+                continue
+            files.extend(entry.data_file.file_path for entry in entries)
+        started = datetime.now(UTC)
+        urls = [self.s3.presign(path, expires) for path in sorted(files)]
+        return PresignedFiles(urls, started + timedelta(seconds=expires))
 
 
 def _require_inside(key: str, dirs: Sequence[str]) -> None:

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pyarrow as pa
 import pytest
 from pyiceberg.catalog import load_catalog
@@ -64,7 +65,9 @@ def rows(spark: SparkSession, sql: str) -> list[tuple[Any, ...]]:
     [("sqlite-file", "copy-on-write"), ("postgres-s3", "merge-on-read")],
     indirect=["backend"],
 )
-def test_dml_in_both_write_modes(spark: SparkSession, lake: str, mode: str, catalog_properties: dict[str, str]) -> None:
+def test_dml_in_both_write_modes(
+    spark: SparkSession, lake: str, mode: str, catalog_properties: dict[str, str], live_server: LiveServer
+) -> None:
     spark.sql(f"CREATE NAMESPACE {lake}.shop")
     assert ("shop",) in rows(spark, f"SHOW NAMESPACES IN {lake}")
     spark.sql(
@@ -94,6 +97,14 @@ def test_dml_in_both_write_modes(spark: SparkSession, lake: str, mode: str, cata
     assert operations[0] == "append" and len(operations) == 4
     if mode == "merge-on-read":
         assert delete_files > 0, "merge-on-read writes delete files"
+        # detached mode cannot hand such a snapshot out as plain Parquet URLs
+        presigned = httpx.get(
+            f"{live_server.url}/api/v1/tables/shop.orders/snapshots/latest",
+            params={"access": "presigned"},
+            headers=admin_credentials(live_server.app).headers,
+            timeout=30,
+        )
+        assert presigned.status_code == 422 and "delete files" in presigned.json()["error"]["message"]
     else:
         assert delete_files == 0, "copy-on-write rewrites data files"
 

@@ -7,10 +7,13 @@ on namespace ``d``) reads, appends and creates tables.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pyarrow as pa
 import pytest
 from pyiceberg.catalog import Catalog, load_catalog
@@ -134,3 +137,36 @@ def test_duckdb_writer_creates_and_inserts_with_vended_credentials(vending: Vend
         {"id": 1, "s": "one"},
         {"id": 2, "s": "two"},
     ]
+
+
+# --- detached mode: presigned URLs ------------------------------------------------------------------------
+
+
+def test_duckdb_reads_a_snapshot_through_presigned_urls(vending: Vending) -> None:
+    vending.admin.load_table("d.t").append(batch([4, 5]))
+    url = f"{vending.server.url}/api/v1/tables/d.t/snapshots/latest"
+    response = httpx.get(url, params={"access": "presigned"}, headers=vending.reader.headers, timeout=30)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert len(body["presigned_urls"]) == body["data_files"] == 2
+    assert all(u.startswith(vending.backend.s3.endpoint + "/") for u in body["presigned_urls"])  # type: ignore[union-attr]
+    assert datetime.fromisoformat(body["presigned_urls_expire_at"]) > datetime.now(UTC)
+
+    con = duckdb_connection(("httpfs",))  # no S3 secret, no catalog: the URLs are all it has
+    got = con.execute("SELECT id, s FROM read_parquet(?) ORDER BY id", [body["presigned_urls"]]).fetchall()
+    assert got == [(i, f"v{i}") for i in (1, 2, 3, 4, 5)]
+
+    # without SELECT: nothing
+    nobody = make_caller(vending.server.app, "nobody", {})
+    denied = httpx.get(url, params={"access": "presigned"}, headers=nobody.headers, timeout=30)
+    assert denied.status_code == 403 and "X-Amz" not in denied.text
+
+
+def test_presigned_urls_expire(vending: Vending) -> None:
+    url = f"{vending.server.url}/api/v1/tables/d.t/snapshots/latest"
+    body = httpx.get(url, params={"access": "presigned", "expires_in": 1}, headers=vending.reader.headers).json()
+    [presigned] = body["presigned_urls"]
+    assert httpx.get(presigned, timeout=10).status_code == 200
+    time.sleep(2.5)
+    expired = httpx.get(presigned, timeout=10)
+    assert expired.status_code == 403 and b"expired" in expired.content.lower()
