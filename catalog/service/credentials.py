@@ -81,12 +81,10 @@ class Delegation:
 
     @classmethod
     def parse(cls, header: str | None) -> Delegation:
+        """Unknown mechanisms are ignored: the spec lets a server supply any or none of those asked for."""
         if not header:
             return cls()
         modes = {part.strip().lower() for part in header.split(",") if part.strip()}
-        unknown = modes - {VENDED_CREDENTIALS, REMOTE_SIGNING}
-        if unknown:
-            raise errors.BadRequest(f"Unsupported X-Iceberg-Access-Delegation: {', '.join(sorted(unknown))}")
         return cls(VENDED_CREDENTIALS in modes, REMOTE_SIGNING in modes)
 
     @property

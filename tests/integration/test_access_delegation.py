@@ -202,10 +202,14 @@ def test_create_table_vends_credentials_to_its_creator(world: World) -> None:
     s3.put_object(Bucket=world.backend.s3.bucket, Key=key, Body=b"1")  # type: ignore[union-attr]
 
 
-def test_unknown_delegation_mode_is_refused(world: World) -> None:
-    response = world.admin.get(world.url("t1"), headers={"X-Iceberg-Access-Delegation": "carrier-pigeon"})
-    assert response.status_code == 400
-    assert "carrier-pigeon" in response.json()["error"]["message"]
+def test_unknown_delegation_modes_are_ignored(world: World) -> None:
+    unknown = world.admin.get(world.url("t1"), headers={"X-Iceberg-Access-Delegation": "carrier-pigeon"})
+    assert unknown.status_code == 200
+    assert "s3.access-key-id" not in unknown.json()["config"] and "storage-credentials" not in unknown.json()
+    mixed = world.admin.get(
+        world.url("t1"), headers={"X-Iceberg-Access-Delegation": "carrier-pigeon, vended-credentials"}
+    )
+    assert mixed.status_code == 200 and mixed.json()["storage-credentials"][0]["prefix"] == world.locations["t1"]
 
 
 # --- remote signing -----------------------------------------------------------------------------------
