@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from pydantic import AfterValidator
 
 from catalog.auth.deps import CurrentPrincipal
 from catalog.authz.model import Action, Securable
@@ -14,7 +15,13 @@ from catalog.service.identifiers import check_namespace, parse_namespace_path
 
 router = APIRouter(prefix="/v1/{prefix}", tags=["Catalog API: namespaces"])
 
-PageSize = Annotated[int | None, Query(alias="pageSize", ge=1, le=10_000)]
+MAX_PAGE_SIZE = 10_000
+# The spec sets no maximum: pageSize is an upper bound, so a larger one is served as MAX_PAGE_SIZE.
+PageSize = Annotated[
+    int | None,
+    Query(alias="pageSize", ge=1),
+    AfterValidator(lambda size: min(size, MAX_PAGE_SIZE) if size is not None else None),
+]
 PageToken = Annotated[str | None, Query(alias="pageToken")]
 
 

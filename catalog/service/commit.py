@@ -126,7 +126,7 @@ class CommitService:
         new_metadata = _apply(base.metadata, change.updates, entity.metadata_location, enforce=False)
         check_inside_warehouse(new_metadata.location, warehouse)
         version = MetastoreCatalog._parse_metadata_version(entity.metadata_location) + 1
-        new_location = _metadata_file_location(new_metadata, version)
+        new_location = check_inside_warehouse(_metadata_file_location(new_metadata, version), warehouse)
         return _Staged(change, entity.id, None, entity.metadata_location, new_location, new_metadata)
 
     def _stage_create(self, warehouse: Warehouse, change: TableChange) -> _Staged:
@@ -139,7 +139,7 @@ class CommitService:
         _validate(change.requirements, None)
         new_metadata = _apply(MetastoreCatalog._empty_table_metadata(), change.updates, None, enforce=True)
         check_inside_warehouse(new_metadata.location, warehouse)
-        new_location = _metadata_file_location(new_metadata, 0)
+        new_location = check_inside_warehouse(_metadata_file_location(new_metadata, 0), warehouse)
         return _Staged(change, None, namespace_id, None, new_location, new_metadata)
 
     def _read(self, location: str) -> CachedMetadata:
@@ -173,5 +173,5 @@ def _apply(
         )
     except CommitFailedException as exc:
         raise errors.CommitFailed(str(exc)) from exc
-    except (ValueError, ValidationError, IcebergValidationError, KeyError) as exc:
+    except (ValueError, ValidationError, IcebergValidationError, KeyError, NotImplementedError) as exc:
         raise errors.BadRequest(f"Invalid table update: {exc}") from exc

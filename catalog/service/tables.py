@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from pyiceberg.catalog import MANIFEST, MANIFEST_LIST, METADATA, PREVIOUS_METADATA, delete_data_files, delete_files
 from pyiceberg.exceptions import ValidationError as IcebergValidationError
+from pyiceberg.io import FileIO, InputFile, OutputFile
 from pyiceberg.manifest import ManifestFile
 from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionSpec
 from pyiceberg.schema import Schema
@@ -18,7 +19,7 @@ from pyiceberg.table.sorting import UNSORTED_SORT_ORDER, SortOrder
 from catalog import errors
 from catalog.persistence.store import TABLE, VIEW, CatalogStore, EntityRow, Namespace, Page, Warehouse
 from catalog.service.identifiers import check_entity_name, check_namespace
-from catalog.service.locations import check_inside_warehouse, default_table_location
+from catalog.service.locations import check_inside_warehouse, default_table_location, is_inside
 from catalog.storage.fileio import CachedMetadata, MetadataFileInvalid, MetadataFileMissing, Storage
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,30 @@ class LoadedTable:
 
 def qualified(namespace: Namespace, name: str) -> str:
     return ".".join((*namespace, name))
+
+
+class _InsideOnly(FileIO):
+    """The catalog's FileIO for a purge: reads what the metadata names, deletes only inside the warehouse.
+
+    Clients write manifests and registered metadata files, so the paths in them are not trusted.
+    """
+
+    def __init__(self, io: FileIO, root: str) -> None:
+        super().__init__(io.properties)
+        self._io, self._root = io, root
+
+    def new_input(self, location: str) -> InputFile:
+        return self._io.new_input(location)
+
+    def new_output(self, location: str) -> OutputFile:
+        return self._io.new_output(location)
+
+    def delete(self, location: str | InputFile | OutputFile) -> None:
+        path = location if isinstance(location, str) else location.location
+        if not is_inside(path, self._root):
+            log.warning("purge: not deleting %s, it is outside the warehouse %s", path, self._root)
+            return
+        self._io.delete(location)
 
 
 class TableService:
@@ -105,13 +130,18 @@ class TableService:
                 location=location,
                 properties=dict(properties or {}),
             )
+            metadata.spec().check_compatible(metadata.schema())  # e.g. `year` of a string column
+            metadata.sort_order().check_compatible(metadata.schema())
         except (ValueError, IcebergValidationError) as exc:
             raise errors.BadRequest(f"Invalid table definition: {exc}") from exc
+        if metadata.format_version > 2:
+            raise errors.BadRequest(f"Format version {metadata.format_version} is not supported (PyIceberg writes 1-2)")
         if stage_only:
             return LoadedTable(
                 None, None, CachedMetadata(metadata, metadata.model_dump_json(exclude_none=True).encode())
             )
         metadata_location = load_location_provider(location, metadata.properties).new_table_metadata_file_location(0)
+        check_inside_warehouse(metadata_location, warehouse)  # `write.metadata.path` may point elsewhere
         entry = self.storage.write_table_metadata(metadata, metadata_location)
         try:
             self.store.create_entity(warehouse.id, namespace, name, TABLE, metadata_location, replace=False)
@@ -145,11 +175,11 @@ class TableService:
                 metadata = None
         self.store.delete_entity(entity)
         if purge and metadata is not None:
-            self._purge_files(entity.metadata_location, metadata)
+            self._purge_files(entity.metadata_location, metadata, warehouse)
 
-    def _purge_files(self, metadata_location: str, metadata: TableMetadata) -> None:
-        """Delete every file the table's metadata references (PyIceberg's purge helpers)."""
-        io = self.storage.io_for(metadata_location)
+    def _purge_files(self, metadata_location: str, metadata: TableMetadata, warehouse: Warehouse) -> None:
+        """Delete every file the table's metadata references (PyIceberg's purge helpers), inside the warehouse."""
+        io = _InsideOnly(self.storage.io_for(metadata_location), warehouse.location)
         manifests: list[ManifestFile] = []
         manifest_lists: set[str] = set()
         try:

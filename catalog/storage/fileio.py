@@ -126,13 +126,18 @@ class Storage:
         except FileNotFoundError as exc:
             raise MetadataFileMissing(location) from exc
         except Exception as exc:
+            if isinstance(exc, IsADirectoryError) or "is a directory" in str(exc):  # PyArrow: a bare OSError
+                raise MetadataFileMissing(location) from exc
             if _is_storage_failure(exc):
                 raise errors.StorageUnavailable(f"Object store unavailable reading {location}: {exc}") from exc
             raise
 
     def write_table_metadata(self, metadata: TableMetadata, location: str) -> CachedMetadata:
         """Write a new metadata file (never overwriting one) and cache it."""
-        raw = metadata.model_dump_json(exclude_none=True).encode(UTF8)
+        try:
+            raw = metadata.model_dump_json(exclude_none=True).encode(UTF8)
+        except NotImplementedError as exc:  # PyIceberg 0.12 reads format v3 but cannot write it
+            raise errors.NotImplementedByCatalog(f"Cannot write this table's metadata: {exc}") from exc
         self.write_new(location, raw)
         entry = CachedMetadata(metadata, raw)
         self._remember(location, entry)

@@ -24,7 +24,7 @@ from tests.integration.helpers import (
 )
 
 METADATA_FILE = re.compile(
-    r"/metadata/(\d{5})-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.metadata\.json$"
+    r"/(\d{5})-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.metadata\.json$"
 )
 
 
@@ -240,6 +240,23 @@ def test_set_location(client: TestClient, backend: Backend, table: dict[str, Any
         assert_error(response, 400, "BadRequestException")
     assert load_table(client, "db", "t")["metadata-location"] == after_move
     assert list_files(backend, backend.warehouse) == files_before
+
+
+def test_metadata_path_property_cannot_move_metadata_out_of_the_warehouse(
+    client: TestClient, backend: Backend, table: dict[str, Any]
+) -> None:
+    outside = "file:///tmp/elsewhere" if backend.s3 is not None else "s3://elsewhere/meta"
+    files_before = list_files(backend, backend.warehouse)
+    response = commit(client, "db", "t", [set_props(**{"write.metadata.path": outside})])
+    assert_error(response, 400, "BadRequestException")
+    assert load_table(client, "db", "t")["metadata-location"] == table["metadata-location"]
+    assert list_files(backend, backend.warehouse) == files_before
+
+    inside = f"{backend.warehouse}/db/t-metadata"
+    moved = commit(client, "db", "t", [set_props(**{"write.metadata.path": inside})])
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["metadata-location"].startswith(inside + "/")
+    assert version_of(moved.json()["metadata-location"]) == version_of(table["metadata-location"]) + 1
 
 
 def test_requirements_on_a_fresh_table(client: TestClient) -> None:

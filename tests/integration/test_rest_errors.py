@@ -266,7 +266,7 @@ def test_tokens_that_are_not_listing_positions_are_400(seeded: TestClient) -> No
 
 def test_bad_page_sizes(seeded: TestClient) -> None:
     p = prefix(seeded)
-    sizes = ["0", "-1", "abc", "1.5", "", "100000000000000000000"]
+    sizes = ["0", "-1", "abc", "1.5", ""]
     for size, url in itertools.product(sizes, (f"{p}/namespaces", f"{p}/namespaces/db/tables")):
         assert_client_error(seeded.get(url, params={"pageSize": size}), 400)
 

@@ -128,6 +128,18 @@ def test_pagination_of_children(client: TestClient) -> None:
     assert second == {"namespaces": [["parent", "c3"], ["parent", "c4"]]}
 
 
+def test_page_size_above_the_server_maximum_is_an_upper_bound(client: TestClient) -> None:
+    """The spec sets no maximum on pageSize: a large one is served, not refused."""
+    p = prefix(client)
+    create_namespace(client, "a")
+    create_namespace(client, "b")
+    create_table(client, "a", "t")
+    for size in (20_000, 10**20):
+        assert client.get(f"{p}/namespaces", params={"pageSize": size}).json() == {"namespaces": [["a"], ["b"]]}
+        tables = client.get(f"{p}/namespaces/a/tables", params={"pageSize": size}).json()
+        assert tables == {"identifiers": [{"namespace": ["a"], "name": "t"}]}
+
+
 def test_page_token_without_page_size_returns_the_rest(client: TestClient) -> None:
     p = prefix(client)
     for name in ("a", "b", "c"):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
+import uuid
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
@@ -79,6 +82,55 @@ def test_create_with_requested_location(client: TestClient, backend: Backend) ->
         response = client.post(f"{p}/namespaces/db/tables", json={"name": "t2", "schema": SCHEMA, "location": bad})
         assert_error(response, 400, "BadRequestException")
     assert client.head(table_url(client, "db", "t2")).status_code == 404
+
+
+def test_create_with_partition_spec_and_sort_order(client: TestClient) -> None:
+    create_namespace(client, "db")
+    spec = {"spec-id": 0, "fields": [{"source-id": 1, "field-id": 1000, "name": "id_bucket", "transform": "bucket[4]"}]}
+    order = {
+        "order-id": 1,
+        "fields": [{"source-id": 2, "transform": "identity", "direction": "asc", "null-order": "nulls-first"}],
+    }
+    metadata = create_table(client, "db", "t", **{"partition-spec": spec, "write-order": order})["metadata"]
+    default_spec = next(s for s in metadata["partition-specs"] if s["spec-id"] == metadata["default-spec-id"])
+    assert [(f["source-id"], f["transform"]) for f in default_spec["fields"]] == [(1, "bucket[4]")]
+    default_order = next(o for o in metadata["sort-orders"] if o["order-id"] == metadata["default-sort-order-id"])
+    assert [(f["source-id"], f["direction"]) for f in default_order["fields"]] == [(2, "asc")]
+
+
+def test_create_refuses_invalid_definitions(client: TestClient) -> None:
+    p = prefix(client)
+    create_namespace(client, "db")
+    invalid = [
+        # `year` of a string column, `bucket` of nothing
+        {"partition-spec": {"fields": [{"source-id": 2, "field-id": 1000, "name": "p", "transform": "year"}]}},
+        {"partition-spec": {"fields": [{"source-id": 9, "field-id": 1000, "name": "p", "transform": "bucket[2]"}]}},
+        {"write-order": {"order-id": 1, "fields": [{"source-id": 2, "transform": "day", "direction": "asc"}]}},
+        {"properties": {"format-version": "3"}},  # PyIceberg 0.12 cannot write v3 metadata
+        {"properties": {"format-version": "9"}},
+        {"properties": {"format-version": "two"}},
+    ]
+    for extra in invalid:
+        for stage in (False, True):
+            body = {"name": "bad", "schema": SCHEMA, "stage-create": stage, **extra}
+            assert_error(client.post(f"{p}/namespaces/db/tables", json=body), 400, "BadRequestException")
+    assert client.get(f"{p}/namespaces/db/tables").json()["identifiers"] == []
+
+
+def test_metadata_path_property_must_stay_inside_the_warehouse(client: TestClient, backend: Backend) -> None:
+    p = prefix(client)
+    create_namespace(client, "db")
+    outside = outside_location(backend)
+    before = list_files(backend, backend.warehouse)
+    body = {"name": "t", "schema": SCHEMA, "properties": {"write.metadata.path": outside}}
+    assert_error(client.post(f"{p}/namespaces/db/tables", json=body), 400, "BadRequestException")
+    assert client.head(table_url(client, "db", "t")).status_code == 404
+    assert list_files(backend, backend.warehouse) == before
+
+    inside = f"{backend.warehouse}/db/t-meta"
+    created = create_table(client, "db", "t", properties={"write.metadata.path": inside})
+    assert created["metadata-location"].startswith(inside + "/")
+    assert file_exists(backend, created["metadata-location"])
 
 
 def test_create_in_missing_namespace_is_404(client: TestClient) -> None:
@@ -305,6 +357,32 @@ def test_purge_of_a_table_without_snapshots(client: TestClient, backend: Backend
     assert list_files(backend, location) == set()
 
 
+def test_purge_never_deletes_outside_the_warehouse(client: TestClient, backend: Backend, tmp_path: Path) -> None:
+    """Manifest lists (and the files manifests name) come from clients: a purge only deletes inside the warehouse."""
+    create_namespace(client, "db")
+    table = create_table(client, "db", "t")
+    victim = tmp_path / "victim.avro"
+    victim.write_bytes(b"not a manifest list, and not the catalog's to delete")
+    victims = [victim.as_uri()]
+    if backend.s3 is not None:
+        key = f"victim-{uuid.uuid4().hex}.avro"
+        backend.s3.client().put_object(Bucket=backend.s3.bucket, Key=key, Body=b"someone else's object")
+        victims.append(f"s3://{backend.s3.bucket}/{key}")
+    parent = None
+    for i, victim_uri in enumerate(victims, start=1):
+        updates = snapshot_updates(table["metadata"]["location"], i, parent, i)
+        updates[0]["snapshot"]["manifest-list"] = victim_uri
+        assert commit(client, "db", "t", updates).status_code == 200
+        parent = i
+
+    response = client.delete(table_url(client, "db", "t"), params={"purgeRequested": True})
+    assert response.status_code == 204, response.text
+    assert list_files(backend, table["metadata"]["location"]) == set()  # the table's own files are gone
+    assert victim.exists()
+    for victim_uri in victims[1:]:
+        assert file_exists(backend, victim_uri)
+
+
 def test_rename_within_and_across_namespaces(client: TestClient) -> None:
     p = prefix(client)
     create_namespace(client, "src")
@@ -388,12 +466,55 @@ def test_register_refuses_bad_metadata_locations(client: TestClient, backend: Ba
         json={"name": "r", "metadata-location": f"{outside_location(backend)}/metadata/v1.metadata.json"},
     )
     assert_error(outside, 400, "BadRequestException")
-    directory = client.post(f"{p}/namespaces/db/register", json={"name": "r", "metadata-location": backend.warehouse})
-    assert 400 <= directory.status_code < 500, directory.text
+    existing = create_table(client, "db", "t")
+    for directory in (backend.warehouse, existing["metadata"]["location"] + "/metadata"):
+        response = client.post(f"{p}/namespaces/db/register", json={"name": "r", "metadata-location": directory})
+        assert_error(response, 400, "BadRequestException")
+    not_metadata = client.post(
+        f"{p}/namespaces/db/register", json={"name": "r", "metadata-location": existing["metadata"]["location"]}
+    )
+    assert 400 <= not_metadata.status_code < 500, not_metadata.text
     assert client.head(table_url(client, "db", "r")).status_code == 404
-    nowhere = create_table(client, "db", "t")["metadata-location"]
+    nowhere = existing["metadata-location"]
     no_ns = client.post(f"{p}/namespaces/nope/register", json={"name": "r", "metadata-location": nowhere})
     assert_error(no_ns, 404, "NoSuchNamespaceException")
+
+
+def test_registered_format_v3_table_loads_and_refuses_commits(client: TestClient, backend: Backend) -> None:
+    """Other engines write v3 metadata; PyIceberg 0.12 reads it but cannot write it: 406, never a 500."""
+    from pyiceberg.io import load_file_io
+
+    p = prefix(client)
+    create_namespace(client, "db")
+    base = create_table(client, "db", "v2")
+    metadata = dict(base["metadata"])
+    location = metadata["location"]
+    snapshot = snapshot_updates(location, 5, None, 1)[0]["snapshot"]
+    metadata.update(
+        {
+            "format-version": 3,
+            "next-row-id": 0,
+            "snapshots": [snapshot, {**snapshot, "snapshot-id": 4, "sequence-number": 0}],
+            "current-snapshot-id": 5,
+            "last-sequence-number": 1,
+            "refs": {"main": {"snapshot-id": 5, "type": "branch"}},
+        }
+    )
+    v3_location = f"{location}/metadata/00007-{uuid.uuid4()}.metadata.json"
+    io = load_file_io(backend.storage_properties(), v3_location)
+    with io.new_output(v3_location).create() as stream:
+        stream.write(json.dumps(metadata).encode())
+
+    registered = client.post(f"{p}/namespaces/db/register", json={"name": "v3", "metadata-location": v3_location})
+    assert registered.status_code == 200, registered.text
+    loaded = load_table(client, "db", "v3")
+    assert loaded["metadata"]["format-version"] == 3
+    refs = client.get(table_url(client, "db", "v3"), params={"snapshots": "refs"})
+    assert refs.status_code == 200, refs.text
+    assert 5 in {s["snapshot-id"] for s in refs.json()["metadata"]["snapshots"]}
+    response = commit(client, "db", "v3", [set_props(a="1")])
+    assert_error(response, 406, "UnsupportedOperationException")
+    assert load_table(client, "db", "v3")["metadata-location"] == v3_location
 
 
 def test_metrics_report(client: TestClient) -> None:
