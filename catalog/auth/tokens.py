@@ -21,6 +21,8 @@ from catalog import errors
 from catalog.config import Settings
 
 ALGORITHM = "HS256"
+LEEWAY_SECONDS = 10  # clock skew between replicas (iat) and clients (exp) tolerated on our own tokens
+EXTERNAL_LEEWAY_SECONDS = 30  # and on an identity provider's tokens
 EXTERNAL_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256"]
 JWT_SECRET_FILE = "jwt-secret"
 
@@ -125,6 +127,7 @@ class TokenService:
                 self.secret,
                 algorithms=[ALGORITHM],
                 issuer=self.issuer,
+                leeway=LEEWAY_SECONDS,
                 options={"require": ["exp", "iat", "iss", "sub", "pid"]},
             )
         except jwt.ExpiredSignatureError as exc:
@@ -146,6 +149,7 @@ class TokenService:
                 algorithms=EXTERNAL_ALGORITHMS,
                 issuer=self.oidc_issuer,
                 audience=self.oidc_audience,
+                leeway=EXTERNAL_LEEWAY_SECONDS,
                 options={"require": ["exp", "iss"], "verify_aud": self.oidc_audience is not None},
             )
         except jwt.ExpiredSignatureError as exc:

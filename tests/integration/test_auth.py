@@ -270,10 +270,15 @@ def test_expired_and_tampered_tokens_are_401(app: FastAPI, client: TestClient, a
     assert anon.get("/v1/config", headers=bearer(good)).status_code == 200
 
     now = int(time.time())
-    expired = forge(app, caller.name, pid, caller.client_id, iat=now - 7200, exp=now - 10)
+    expired = forge(app, caller.name, pid, caller.client_id, iat=now - 7200, exp=now - 60)
     response = anon.get("/v1/config", headers=bearer(expired))
     _assert_401(response)
     assert "expired" in response.json()["error"]["message"]
+
+    # a few seconds of clock skew between replicas is tolerated, more is not
+    skewed = forge(app, caller.name, pid, caller.client_id, iat=now + 5)
+    assert anon.get("/v1/config", headers=bearer(skewed)).status_code == 200
+    _assert_401(anon.get("/v1/config", headers=bearer(forge(app, caller.name, pid, caller.client_id, iat=now + 300))))
 
     _assert_401(anon.get("/v1/config", headers=bearer(tamper(good))))
     # a valid signature over claims for someone else's credential
@@ -380,7 +385,7 @@ def test_external_oidc_tokens_name_existing_principals(backend_factory: Any, jwk
         for bad in [
             jwks.token(preferred_username="nobody"),  # no such principal
             jwks.token(preferred_username=alice.name, aud="someone-else"),
-            jwks.token(preferred_username=alice.name, exp=int(time.time()) - 5),
+            jwks.token(preferred_username=alice.name, exp=int(time.time()) - 120),
             jwks.token(key=other_key, preferred_username=alice.name),  # not the issuer's key
             jwks.token(sub=alice.name),  # the configured claim is missing
         ]:
