@@ -522,11 +522,15 @@ class RegisterSnapshot:
             transaction = CreateTableTransaction(staged)
 
         registered = {f.file_path: f for f in files}
-        to_add = [f for path, f in registered.items() if path not in current]
-        to_delete = [f for path, f in current.items() if path not in registered] if job.mode == "overwrite" else []
-        if not to_add and not to_delete:
+        if job.mode == "overwrite":
+            # The registered files become the whole snapshot: every current file is removed and every
+            # registered one added (a file in both is replaced by itself, live once).
+            to_add, to_delete = list(registered.values()), list(current.values())
+        else:
+            to_add, to_delete = [f for path, f in registered.items() if path not in current], []
+        if not to_add:
             assert base.current_snapshot_id is not None
-            log.info("job %s: every file is already in %s; nothing to commit", job.id, name)
+            log.info("job %s: every file is already in %s; nothing to append", job.id, name)
             return base.current_snapshot_id
         summary = {SUMMARY_JOB_ID: job.id, SUMMARY_REGISTER_SOURCE: job.uri}
         if pattern is not None and len(registered) > 1 and (job.mode == "overwrite" or not current):
