@@ -6,13 +6,15 @@ almost nothing on the hot path.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
 from anyio import to_thread
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from catalog.errors import error_body
+from catalog.errors import CatalogError, error_body
 from catalog.persistence.store import CatalogStore
 
 MUTATING = {"POST", "PUT", "DELETE", "PATCH"}
@@ -76,6 +78,19 @@ class _TooLarge(Exception):
     pass
 
 
+async def _caller(scope: Scope) -> str | None:
+    """Who sends the request, as the routes will authenticate it; None when the credentials fail."""
+    services = getattr(getattr(scope.get("app"), "state", None), "services", None)
+    authenticator = getattr(services, "authenticator", None)
+    if authenticator is None:
+        return ""
+    try:
+        principal = await to_thread.run_sync(authenticator.authenticate, Headers(scope=scope))
+    except CatalogError:
+        return None
+    return f"{principal.id}:{principal.name}"
+
+
 class IdempotencyKeys:
     """Replay the first outcome of a mutating request that carries the same ``Idempotency-Key``."""
 
@@ -96,8 +111,14 @@ class IdempotencyKeys:
             message = f"Idempotency-Key longer than {MAX_KEY_LENGTH} characters (a UUID has 36)"
             await _send_json(send, 400, json.dumps(error_body(400, "BadRequestException", message)).encode())
             return
+        caller = await _caller(scope)
+        if caller is None:  # not authenticated: the route answers 401; nothing is replayed or recorded
+            await self.app(scope, receive, send)
+            return
+        # An outcome belongs to the caller who caused it: nobody else gets it replayed by presenting the key.
+        record_key = hashlib.sha256(f"{caller}\x00{key}".encode()).hexdigest()
         operation = f"{scope['method']} {scope['path']}"
-        previous = await to_thread.run_sync(self.store.get_idempotent_outcome, key, self.lifetime)
+        previous = await to_thread.run_sync(self.store.get_idempotent_outcome, record_key, self.lifetime)
         if previous is not None:
             prev_operation, status, body = previous
             if prev_operation != operation:
@@ -122,6 +143,7 @@ class IdempotencyKeys:
         await self.app(scope, receive, capturing_send)
         status = status_holder.get("status", 500)
         if status < 500 and status not in NOT_REPLAYED:
+            body = b"".join(chunks).decode()
             await to_thread.run_sync(
-                self.store.save_idempotent_outcome, key, operation, status, b"".join(chunks).decode(), self.lifetime
+                self.store.save_idempotent_outcome, record_key, operation, status, body, self.lifetime
             )

@@ -19,6 +19,7 @@ from tests.integration.helpers import (
     set_props,
     table_url,
 )
+from tests.integration.rbac_helpers import make_caller
 
 
 def key() -> dict[str, str]:
@@ -124,6 +125,25 @@ def test_different_keys_act_independently(client: TestClient) -> None:
     again = client.post(f"{p}/namespaces", json={"namespace": ["one"]}, headers=key())
     assert_error(again, 409, "AlreadyExistsException")
     assert client.get(f"{p}/namespaces").json() == {"namespaces": [["one"], ["two"]]}
+
+
+def test_outcomes_are_replayed_only_to_their_caller(client: TestClient) -> None:
+    """Presenting someone else's key (without credentials, or as another principal) replays nothing."""
+    p = prefix(client)
+    create_namespace(client, "db")
+    headers = key()
+    body = {"name": "t", "schema": SCHEMA}
+    first = client.post(f"{p}/namespaces/db/tables", json=body, headers=headers)
+    assert first.status_code == 200, first.text
+
+    anonymous = TestClient(client.app)
+    assert_error(anonymous.post(f"{p}/namespaces/db/tables", json=body, headers=headers), 401)
+    stranger = make_caller(client)  # a principal without any grant
+    response = client.post(f"{p}/namespaces/db/tables", json=body, headers={**headers, **stranger.headers})
+    assert_error(response, 403)
+    # the owner still gets the replay
+    replay = client.post(f"{p}/namespaces/db/tables", json=body, headers=headers)
+    assert replay.status_code == 200 and replay.json() == first.json()
 
 
 def test_reads_ignore_the_key(client: TestClient) -> None:
