@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 from pyiceberg.catalog.noop import NoopCatalog
 from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import (
+    UnsupportedPyArrowTypeException,
     _pyarrow_to_schema_without_ids,
     compute_statistics_plan,
     data_file_statistics_from_parquet_metadata,
@@ -214,11 +215,20 @@ def schema_difference(given: Schema, table: Schema) -> str | None:
     return None
 
 
+_CONVERSION_ERRORS = (TypeError, ValueError, UnsupportedPyArrowTypeException)
+
+
 def _unconvertible_column(arrow_schema: pa.Schema, format_version: int) -> tuple[str, str] | None:
+    """The first column Iceberg cannot represent, and why."""
     for field in arrow_schema:
+        if pa.types.is_timestamp(field.type) and field.type.unit == "ns":
+            return field.name, (
+                "nanosecond timestamps do not fit an Iceberg v2 timestamp; write microseconds "
+                "(pyarrow/pandas: coerce_timestamps='us')"
+            )
         try:
             _pyarrow_to_schema_without_ids(pa.schema([field]), format_version=format_version)  # type: ignore[arg-type]
-        except (TypeError, ValueError) as exc:
+        except _CONVERSION_ERRORS as exc:
             return field.name, str(exc).split("\n")[0]
     return None
 
@@ -228,7 +238,7 @@ def infer_schema(footer: Footer, format_version: int = 2) -> Schema:
     arrow_schema = footer.metadata.schema.to_arrow_schema()
     try:
         without_ids = _pyarrow_to_schema_without_ids(arrow_schema, format_version=format_version)  # type: ignore[arg-type]
-    except (TypeError, ValueError) as exc:
+    except _CONVERSION_ERRORS as exc:
         column = _unconvertible_column(arrow_schema, format_version)
         detail = f"column {column[0]!r}: {column[1]}" if column else str(exc)
         raise JobFailed(f"{footer.location}: cannot derive an Iceberg schema, {detail}") from exc
@@ -243,10 +253,10 @@ def file_mismatch(table_schema: Schema, arrow_schema: pa.Schema, format_version:
             name_mapping=table_schema.name_mapping,
             format_version=format_version,  # type: ignore[arg-type]
         )
-    except (TypeError, ValueError) as exc:
+    except _CONVERSION_ERRORS as exc:
         try:
             names = set(index_by_name(_pyarrow_to_schema_without_ids(arrow_schema)))
-        except (TypeError, ValueError):
+        except _CONVERSION_ERRORS:
             column = _unconvertible_column(arrow_schema, format_version)
             return f"column {column[0]!r}: {column[1]}" if column else str(exc)
         extra = sorted(names - set(index_by_name(table_schema)))
