@@ -23,9 +23,7 @@ from tests.integration.helpers import (
     table_url,
 )
 
-METADATA_FILE = re.compile(
-    r"/(\d{5})-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.metadata\.json$"
-)
+METADATA_FILE = re.compile(r"/(\d{5})-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.metadata\.json$")
 
 
 def version_of(metadata_location: str) -> int:
