@@ -74,7 +74,7 @@ def build_services(settings: Settings) -> Services:
         tables=TableService(store, storage),
         commits=CommitService(store, storage),
         views=ViewService(store, storage),
-        credentials=CredentialService(settings, storage, access_for(settings)),
+        credentials=CredentialService(settings, store, storage, access_for(settings)),
     )
 
 

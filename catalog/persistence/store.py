@@ -336,6 +336,21 @@ class CatalogStore:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).where(entities.c.warehouse_id == warehouse_id)).scalar() or 0)
 
+    def metadata_locations_under(self, warehouse_id: int, prefixes: Sequence[str]) -> list[str]:
+        """Current metadata locations of the tables and views whose metadata lies under any of ``prefixes``.
+
+        Table locations may nest (``ns.t`` at ``.../ns/t`` and ``ns.t.x`` at ``.../ns/t/x``): access
+        delegated for one table must leave out the others under it (see catalog/service/credentials.py).
+        """
+        if not prefixes:
+            return []
+        under = [entities.c.metadata_location.startswith(p.rstrip("/") + "/", autoescape=True) for p in prefixes]
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(entities.c.metadata_location).where(entities.c.warehouse_id == warehouse_id, or_(*under))
+            ).all()
+        return [row.metadata_location for row in rows]
+
     def namespace_id_for_create(self, warehouse_id: int, levels: Namespace) -> int:
         with self.engine.connect() as conn:
             ns_id = self._namespace_id(conn, warehouse_id, levels)

@@ -22,8 +22,9 @@ from catalog.authz.model import Action, Securable
 from catalog.persistence.store import Warehouse
 from catalog.rest.deps import BodyDep, Services, ServicesDep, WarehouseDep, parse_body
 from catalog.rest.models import _Body
-from catalog.service.credentials import Delegation, TableAccess, TableRoutes, access_level
+from catalog.service.credentials import Delegation, SignedRequest, TableAccess, TableRoutes, access_level
 from catalog.service.identifiers import check_entity_name, parse_namespace_path
+from catalog.service.tables import LoadedTable
 
 router = APIRouter(prefix="/v1/{prefix}", tags=["Catalog API: access delegation"])
 
@@ -42,6 +43,7 @@ class DelegationRequest:
         namespace: tuple[str, ...],
         name: str,
         metadata: TableMetadata,
+        metadata_location: str | None,
     ) -> TableAccess | None:
         """The ``config``/``storage-credentials`` of a LoadTableResult (None: no delegation asked for)."""
         if not self.modes.requested:
@@ -49,7 +51,7 @@ class DelegationRequest:
         securable = Securable.table(warehouse.id, namespace, name)
         level = access_level(services.authorizer, self.principal, securable)
         routes = TableRoutes.of(warehouse.name, namespace, name)
-        return services.credentials.table_access(warehouse, metadata, level, self.modes, routes)
+        return services.credentials.table_access(warehouse, metadata, metadata_location, level, self.modes, routes)
 
 
 def requested_delegation(
@@ -72,8 +74,8 @@ class RemoteSignRequest(_Body):
     provider: str | None = None
 
 
-def _table_metadata(services: Services, warehouse: Warehouse, namespace: tuple[str, ...], table: str) -> TableMetadata:
-    return services.tables.load(warehouse, namespace, table).entry.metadata
+def _loaded(services: Services, warehouse: Warehouse, namespace: tuple[str, ...], table: str) -> LoadedTable:
+    return services.tables.load(warehouse, namespace, table)
 
 
 @router.get("/namespaces/{namespace}/tables/{table}/credentials", summary="Load vended credentials for a table")
@@ -91,9 +93,10 @@ def load_credentials(
     securable = Securable.table(warehouse.id, levels, name)
     services.authorizer.require(principal, Action.LOAD_TABLE, securable)
     level = access_level(services.authorizer, principal, securable)
-    metadata = _table_metadata(services, warehouse, levels, name)
+    loaded = _loaded(services, warehouse, levels, name)
     assert level is not None  # LOAD_TABLE is SELECT
-    return {"storage-credentials": services.credentials.storage_credentials(warehouse, metadata, level)}
+    vended = services.credentials.storage_credentials(warehouse, loaded.entry.metadata, loaded.metadata_location, level)
+    return {"storage-credentials": vended}
 
 
 @router.post("/namespaces/{namespace}/tables/{table}/sign", summary="Sign an S3 request for the table's own files")
@@ -115,8 +118,9 @@ def sign_request(
     if not services.credentials.signing_available(warehouse):
         raise errors.NotImplementedByCatalog(f"Remote signing is not available for warehouse {warehouse.name}")
     level = access_level(services.authorizer, principal, securable)
-    metadata = _table_metadata(services, warehouse, levels, name)
-    services.credentials.check_sign_request(warehouse, metadata, level, request.method, request.uri, request.body)
+    loaded = _loaded(services, warehouse, levels, name)
+    signed = SignedRequest(request.method, request.uri, request.headers, request.body)
+    services.credentials.check_sign_request(warehouse, loaded.entry.metadata, loaded.metadata_location, level, signed)
     headers = services.credentials.sign(request.method, request.uri, request.headers, request.region)
     content = json.dumps({"uri": request.uri, "headers": headers}).encode()
     return Response(content=content, media_type="application/json", headers={"Cache-Control": "no-cache"})

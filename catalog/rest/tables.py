@@ -134,7 +134,9 @@ def create_table(
         properties=request.properties,
         stage_only=request.stage_create,
     )
-    access = delegation.for_table(services, warehouse, levels, request.name, loaded.entry.metadata)
+    access = delegation.for_table(
+        services, warehouse, levels, request.name, loaded.entry.metadata, loaded.metadata_location
+    )
     return table_response(services, warehouse, loaded, access=access)
 
 
@@ -171,7 +173,7 @@ def load_table(
     etag = _etag(loaded.metadata_location, snapshots)
     if if_none_match is not None and etag in {tag.strip() for tag in if_none_match.split(",")}:
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-    access = delegation.for_table(services, warehouse, levels, table, loaded.entry.metadata)
+    access = delegation.for_table(services, warehouse, levels, table, loaded.entry.metadata, loaded.metadata_location)
     return table_response(services, warehouse, loaded, snapshots, etag, access)
 
 

@@ -39,7 +39,7 @@ from catalog.auth.principal import Principal
 from catalog.authz.authorizer import Authorizer
 from catalog.authz.model import Privilege, Securable
 from catalog.config import Settings
-from catalog.persistence.store import Warehouse
+from catalog.persistence.store import CatalogStore, Warehouse
 from catalog.service.locations import is_inside, normalize
 from catalog.storage.fileio import Storage
 from catalog.storage.s3 import ParsedRequest, S3Access, S3Path, TemporaryCredentials, as_dir, is_s3, session_policy
@@ -53,8 +53,29 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 STATIC_KEYS = frozenset(
     {"read-access-key-id", "read-secret-access-key", "write-access-key-id", "write-secret-access-key"}
 )
-# Table properties that may place files outside the table's location (inside the warehouse only).
-PATH_PROPERTIES = ("write.data.path", "write.metadata.path", "write.object-storage.path")
+SCOPE_CACHE_SECONDS = 10.0  # how long the tables nested in a location are remembered
+# Object requests may carry these query parameters (and response-*): plain reads and writes, multipart uploads.
+OBJECT_QUERY_KEYS = frozenset({"uploads", "uploadId", "partNumber", "versionId", "x-id"})
+LISTING_QUERY_KEYS = frozenset(
+    {
+        "list-type",
+        "prefix",
+        "delimiter",
+        "max-keys",
+        "continuation-token",
+        "start-after",
+        "fetch-owner",
+        "encoding-type",
+        "marker",
+        "uploads",
+        "key-marker",
+        "upload-id-marker",
+        "max-uploads",
+        "x-id",
+    }
+)
+# Headers that would reach beyond the signed object (server-side copies) or open it to others (ACLs).
+REFUSED_HEADERS = ("x-amz-copy-source", "x-amz-acl", "x-amz-grant-", "x-amz-website-redirect-location")
 
 
 class AccessLevel(StrEnum):
@@ -90,6 +111,24 @@ class Delegation:
     @property
     def requested(self) -> bool:
         return self.vended_credentials or self.remote_signing
+
+
+@dataclass(frozen=True)
+class TableScope:
+    """A table's location and the directories of other tables nested inside it."""
+
+    location: str
+    excluded: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """What a remote-signing client asks to have signed."""
+
+    method: str
+    uri: str
+    headers: Mapping[str, list[str]]
+    body: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,27 +170,77 @@ def _millis(moment: datetime | None) -> str | None:
 class CredentialService:
     """Vends table-scoped credentials and signs S3 requests for one catalog."""
 
-    def __init__(self, settings: Settings, storage: Storage, s3: S3Access) -> None:
+    def __init__(self, settings: Settings, store: CatalogStore, storage: Storage, s3: S3Access) -> None:
         self.settings = settings
+        self.store = store
         self.storage = storage
         self.s3 = s3
         for warehouse, pairs in settings.vending_static_credentials.items():
             unknown = set(pairs) - STATIC_KEYS
             if unknown:
                 raise ValueError(f"DATLAKE_VENDING_STATIC_CREDENTIALS[{warehouse}]: unknown keys {sorted(unknown)}")
-        self._cache: dict[tuple[str, tuple[str, ...], AccessLevel], TemporaryCredentials] = {}
+        self._cache: dict[tuple[str, str, tuple[str, ...], AccessLevel], TemporaryCredentials] = {}
+        self._scopes: dict[tuple[int, str, str | None], tuple[float, TableScope | None]] = {}
         self._cache_lock = threading.Lock()
 
     # --- what a table covers ----------------------------------------------------------------------
 
-    def table_prefixes(self, warehouse: Warehouse, metadata: TableMetadata) -> list[str]:
-        """The table's location, and any data/metadata path it sets inside the warehouse."""
-        prefixes = [normalize(metadata.location)]
-        for name in PATH_PROPERTIES:
-            path = metadata.properties.get(name)
-            if path and is_inside(path, warehouse.location) and normalize(path) not in prefixes:
-                prefixes.append(normalize(path))
-        return prefixes
+    def scope(self, warehouse: Warehouse, metadata: TableMetadata, metadata_location: str | None) -> TableScope | None:
+        """The table's location minus the other tables nested in it; None when it cannot be delegated.
+
+        Not delegable: a location shared with another table or view, or lying inside another
+        table's data or metadata directory (a table created or moved there would otherwise get
+        credentials for the other table's files). Tables and views nested below it (namespace
+        ``ns.t.x`` under table ``ns.t``) are excluded. ``metadata_location``: the table's own current
+        pointer (None while staged). Data or metadata paths set outside the location
+        (``write.data.path``) are not covered.
+        """
+        location = normalize(metadata.location)
+        if not is_inside(location, warehouse.location):
+            return None
+        key = (warehouse.id, location, metadata_location)
+        now = time.monotonic()
+        with self._cache_lock:
+            cached = self._scopes.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        found = self._compute_scope(warehouse, location, metadata_location)
+        with self._cache_lock:
+            self._scopes[key] = (now + SCOPE_CACHE_SECONDS, found)
+            if len(self._scopes) > 4096:
+                self._scopes.clear()
+        return found
+
+    def _compute_scope(self, warehouse: Warehouse, location: str, metadata_location: str | None) -> TableScope | None:
+        parts = location.split("/")
+        root_depth = len(normalize(warehouse.location).split("/"))
+        ancestors = ["/".join(parts[:depth]) for depth in range(root_depth, len(parts))]
+        probes = [location] + [f"{a}/metadata" for a in ancestors]
+        excluded: set[str] = set()
+        for other in self.store.metadata_locations_under(warehouse.id, probes):
+            if other == metadata_location:
+                continue
+            root = other[: other.rindex("/metadata/")] if "/metadata/" in other else other.rsplit("/", 1)[0]
+            if root == location:
+                log.warning("not delegating access to %s: another table or view shares its location", location)
+                return None
+            if is_inside(root, location):
+                excluded.add(root)
+                continue
+            if is_inside(location, root) and self._inside_files_of(root, other, location):
+                log.warning("not delegating access to %s: it lies inside the files of the table at %s", location, root)
+                return None
+        return TableScope(location, tuple(sorted(excluded)))
+
+    def _inside_files_of(self, root: str, metadata_location: str, location: str) -> bool:
+        """Whether ``location`` is inside the data or metadata directory of the table at ``root``."""
+        data_dir = f"{root}/data"
+        try:
+            properties = self.storage.read_table_metadata(metadata_location).metadata.properties
+            data_dir = normalize(properties.get("write.data.path") or data_dir)
+        except Exception:  # noqa: BLE001 - a view, or unreadable: assume the default layout
+            pass
+        return any(is_inside(location, d) for d in (data_dir, f"{root}/metadata"))
 
     def mode(self, warehouse: Warehouse) -> str | None:
         """``sts``, ``static`` or None: how credentials are vended for ``warehouse``."""
@@ -169,18 +258,20 @@ class CredentialService:
     # --- vending ----------------------------------------------------------------------------------
 
     def storage_credentials(
-        self, warehouse: Warehouse, metadata: TableMetadata, level: AccessLevel
+        self, warehouse: Warehouse, metadata: TableMetadata, metadata_location: str | None, level: AccessLevel
     ) -> list[dict[str, Any]]:
         """The spec's ``storage-credentials`` for a caller at ``level`` (empty when nothing can be vended)."""
         mode = self.mode(warehouse)
-        prefixes = self.table_prefixes(warehouse, metadata)
+        if mode is None:
+            return []
+        scope = self.scope(warehouse, metadata, metadata_location)
+        if scope is None:
+            return []
         credentials: TemporaryCredentials | None
         if mode == "sts":
-            credentials = self._sts_credentials(metadata, prefixes, level)
-        elif mode == "static":
-            credentials = self._static_credentials(warehouse, level)
+            credentials = self._sts_credentials(metadata, scope, level)
         else:
-            return []
+            credentials = self._static_credentials(warehouse, level)
         if credentials is None:
             return []
         config = {
@@ -191,7 +282,7 @@ class CredentialService:
             config["s3.session-token"] = credentials.session_token
         if expires := _millis(credentials.expiration):
             config["s3.session-token-expires-at-ms"] = expires
-        return [{"prefix": prefix, "config": dict(config)} for prefix in prefixes]
+        return [{"prefix": scope.location, "config": config}]
 
     def _static_credentials(self, warehouse: Warehouse, level: AccessLevel) -> TemporaryCredentials | None:
         pairs = self.settings.vending_static_credentials.get(warehouse.name, {})
@@ -201,20 +292,17 @@ class CredentialService:
             return None
         return TemporaryCredentials(key_id, secret, None, None)
 
-    def _sts_credentials(
-        self, metadata: TableMetadata, prefixes: Sequence[str], level: AccessLevel
-    ) -> TemporaryCredentials:
-        """STS credentials for exactly these prefixes and level, reused while at least half their life is left.
+    def _sts_credentials(self, metadata: TableMetadata, scope: TableScope, level: AccessLevel) -> TemporaryCredentials:
+        """STS credentials for exactly this scope and level, reused while at least half their life is left.
 
         The scope alone decides what the credentials allow, so callers with the same access to the
         same table share them; one AssumeRole per table and level per half lifetime.
         """
         role_arn = self.settings.vending_sts_role_arn
         assert role_arn is not None
-        paths = [S3Path.parse(prefix) for prefix in prefixes]
-        bucket = paths[0].bucket
-        keys = tuple(p.key for p in paths if p.bucket == bucket)
-        cache_key = (bucket, keys, level)
+        path = S3Path.parse(scope.location)
+        excluded = tuple(S3Path.parse(e).key for e in scope.excluded)
+        cache_key = (path.bucket, path.key, excluded, level)
         ttl = self.settings.vending_credentials_ttl_seconds
         with self._cache_lock:
             found = self._cache.get(cache_key)
@@ -223,7 +311,7 @@ class CredentialService:
             if left > ttl / 2:
                 return found
         session = re.sub(r"[^\w+=,.@-]", "-", f"datlake-{level.value}-{metadata.table_uuid.hex[:16]}")
-        policy = session_policy(bucket, list(keys), write=level is AccessLevel.WRITE)
+        policy = session_policy(path.bucket, [path.key], write=level is AccessLevel.WRITE, excluded=list(excluded))
         credentials = self.s3.assume_role(role_arn, session, policy, ttl)
         with self._cache_lock:
             self._cache[cache_key] = credentials
@@ -233,6 +321,7 @@ class CredentialService:
         self,
         warehouse: Warehouse,
         metadata: TableMetadata,
+        metadata_location: str | None,
         level: AccessLevel | None,
         delegation: Delegation,
         routes: TableRoutes,
@@ -247,14 +336,15 @@ class CredentialService:
             return None
         base = self.storage.client_config(warehouse.location)
         if level is not None and delegation.vended_credentials and self.mode(warehouse) is not None:
-            vended = self.storage_credentials(warehouse, metadata, level)
+            vended = self.storage_credentials(warehouse, metadata, metadata_location, level)
             if vended:
                 config = base | vended[0]["config"]
                 if self.mode(warehouse) == "sts":
                     config["client.refresh-credentials-endpoint"] = routes.credentials
                     config["client.refresh-credentials-enabled"] = "true"
                 return TableAccess(config, vended)
-        if level is not None and delegation.remote_signing and self.signing_available(warehouse):
+        can_sign = self.signing_available(warehouse) and self.scope(warehouse, metadata, metadata_location) is not None
+        if level is not None and delegation.remote_signing and can_sign:
             config = base | {
                 "s3.remote-signing-enabled": "true",
                 "s3.signer.endpoint": routes.sign,
@@ -270,25 +360,33 @@ class CredentialService:
         self,
         warehouse: Warehouse,
         metadata: TableMetadata,
+        metadata_location: str | None,
         level: AccessLevel | None,
-        method: str,
-        uri: str,
-        body: str | None,
+        request: SignedRequest,
     ) -> None:
-        """Refuse (403) any request outside the table's prefixes or beyond the caller's level."""
-        method = method.upper()
+        """Refuse (403) any request outside the table's scope or beyond the caller's level."""
+        method = request.method.upper()
         needed = AccessLevel.READ if method in READ_METHODS else AccessLevel.WRITE
         if level is None or (needed is AccessLevel.WRITE and level is not AccessLevel.WRITE):
             raise errors.Forbidden(f"Not allowed to sign {method} requests for this table")
-        parsed = self.s3.parse_request_uri(uri)
-        allowed = [S3Path.parse(p) for p in self.table_prefixes(warehouse, metadata)]
-        dirs = [as_dir(p.key) for p in allowed if p.bucket == parsed.bucket]
-        if not dirs:
+        for name in request.headers:
+            if name.lower().startswith(REFUSED_HEADERS):
+                raise errors.Forbidden(f"Refusing to sign a request with header {name}")
+        scope = self.scope(warehouse, metadata, metadata_location)
+        if scope is None:
+            raise errors.Forbidden("Access to this table's location cannot be delegated: it overlaps another table")
+        parsed = self.s3.parse_request_uri(request.uri)
+        path = S3Path.parse(scope.location)
+        if parsed.bucket != path.bucket:
             raise errors.Forbidden(f"Bucket {parsed.bucket} holds none of this table's files")
+        inside = _Inside(as_dir(path.key), tuple(as_dir(S3Path.parse(e).key) for e in scope.excluded))
         if parsed.key is not None:
-            _require_inside(parsed.key, dirs)
+            unexpected = set(parsed.query) - OBJECT_QUERY_KEYS
+            if any(not key.startswith("response-") for key in unexpected):
+                raise errors.Forbidden(f"Refusing to sign object requests with {', '.join(sorted(unexpected))}")
+            inside.require(parsed.key)
             return
-        _check_bucket_request(parsed, method, dirs, body)
+        _check_bucket_request(parsed, method, inside, request.body)
 
     def sign(self, method: str, uri: str, headers: Mapping[str, list[str]], region: str) -> dict[str, list[str]]:
         return self.s3.sign(method, uri, dict(headers), region)
@@ -326,27 +424,39 @@ class CredentialService:
         return PresignedFiles(urls, started + timedelta(seconds=expires))
 
 
-def _require_inside(key: str, dirs: Sequence[str]) -> None:
-    if ".." in key.split("/") or not any(key.startswith(d) for d in dirs):
-        raise errors.Forbidden(f"Refusing to sign a request for {key!r}: outside the table's location")
+@dataclass(frozen=True)
+class _Inside:
+    """Keys a signed request may touch: under ``root`` and not under any of ``excluded`` (directory prefixes)."""
+
+    root: str
+    excluded: tuple[str, ...]
+
+    def require(self, key: str) -> None:
+        if ".." in key.split("/") or not key.startswith(self.root) or key.startswith(self.excluded or ("\0",)):
+            raise errors.Forbidden(f"Refusing to sign a request for {key!r}: outside the table's files")
+
+    def require_listing(self, prefix: str) -> None:
+        self.require(prefix)
+        if any(e.startswith(prefix) for e in self.excluded):
+            raise errors.Forbidden(f"Refusing to sign a listing of {prefix!r}: it holds other tables' files")
 
 
-def _check_bucket_request(parsed: ParsedRequest, method: str, dirs: Sequence[str], body: str | None) -> None:
+def _check_bucket_request(parsed: ParsedRequest, method: str, inside: _Inside, body: str | None) -> None:
     """Bucket-level requests: listings inside the table, DeleteObjects of the table's keys, HEAD/location."""
-    query = parsed.query
-    if method == "POST" and "delete" in query:
+    query = set(parsed.query)
+    if method == "POST" and query <= {"delete", "x-id"} and "delete" in query:
         if not body:
             raise errors.Forbidden("Refusing to sign DeleteObjects without its body")
         for key in _delete_keys(body):
-            _require_inside(key, dirs)
+            inside.require(key)
         return
-    if method == "GET" and ("list-type" in query or "prefix" in query or "uploads" in query):
-        prefix = (query.get("prefix") or [""])[0]
+    if method == "GET" and query and query <= LISTING_QUERY_KEYS:
+        prefix = (parsed.query.get("prefix") or [""])[0]
         if not prefix:
             raise errors.Forbidden("Refusing to sign a listing of the whole bucket")
-        _require_inside(prefix, dirs)
+        inside.require_listing(prefix)
         return
-    if method == "HEAD" or (method == "GET" and "location" in query):
+    if (method == "HEAD" and not query) or (method == "GET" and query == {"location"}):
         return
     raise errors.Forbidden(f"Refusing to sign bucket-level {method} requests")
 

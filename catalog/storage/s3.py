@@ -78,11 +78,12 @@ class TemporaryCredentials:
     expiration: datetime | None
 
 
-def session_policy(bucket: str, prefixes: list[str], write: bool) -> dict[str, Any]:
+def session_policy(bucket: str, prefixes: list[str], write: bool, excluded: list[str] | None = None) -> dict[str, Any]:
     """An IAM policy allowing reads (and with ``write`` writes) under ``prefixes`` of ``bucket`` only.
 
     Prefixes are directory-like (``wh/ns/t/``). Listing is allowed with a ``prefix`` parameter
-    inside them; nothing else of the bucket is reachable.
+    inside them; nothing else of the bucket is reachable. ``excluded`` directories inside them
+    (other tables nested below the table) are denied explicitly, listing them included.
     """
     dirs = [as_dir(p) for p in prefixes]
     objects = [f"arn:aws:s3:::{bucket}/{d}*" for d in dirs]
@@ -101,6 +102,19 @@ def session_policy(bucket: str, prefixes: list[str], write: bool) -> dict[str, A
     if write:
         statements.append(
             {"Effect": "Allow", "Action": ["s3:ListBucketMultipartUploads"], "Resource": [f"arn:aws:s3:::{bucket}"]}
+        )
+    if excluded:
+        others = [as_dir(e) for e in excluded]
+        statements.append(
+            {"Effect": "Deny", "Action": ["s3:*"], "Resource": [f"arn:aws:s3:::{bucket}/{d}*" for d in others]}
+        )
+        statements.append(
+            {
+                "Effect": "Deny",
+                "Action": ["s3:ListBucket"],
+                "Resource": [f"arn:aws:s3:::{bucket}"],
+                "Condition": {"StringLike": {"s3:prefix": [f"{d}*" for d in others]}},
+            }
         )
     return {"Version": "2012-10-17", "Statement": statements}
 

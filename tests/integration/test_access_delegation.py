@@ -56,13 +56,16 @@ def build_world(backend: Backend) -> Iterator[World]:
     with authorized_client(app) as admin:
         assert admin.post(f"{admin.prefix}/namespaces", json={"namespace": ["db"]}).status_code == 200  # type: ignore[attr-defined]
         locations = {}
-        for table in ("t1", "t10", "t2"):
+        # namespace db.t1 puts table db.t1.x inside table db.t1's location (.../db/t1/x)
+        assert admin.post(f"{admin.prefix}/namespaces", json={"namespace": ["db", "t1"]}).status_code == 200  # type: ignore[attr-defined]
+        for namespace, table in (("db", "t1"), ("db", "t10"), ("db", "t2"), ("db%1Ft1", "x")):
             response = admin.post(
-                f"{admin.prefix}/namespaces/db/tables",  # type: ignore[attr-defined]
+                f"{admin.prefix}/namespaces/{namespace}/tables",  # type: ignore[attr-defined]
                 json={"name": table, "schema": SCHEMA},
             )
             assert response.status_code == 200, response.text
             locations[table] = response.json()["metadata"]["location"]
+        assert locations["x"].startswith(locations["t1"] + "/")
         s3 = backend.s3.client()
         for table, location in locations.items():
             s3.put_object(Bucket=backend.s3.bucket, Key=data_key(location, "existing.txt"), Body=table.encode())
@@ -125,6 +128,36 @@ def test_reader_gets_read_only_credentials_for_its_table_only(world: World) -> N
     namespace_dir = urlsplit(world.locations["t1"]).path.lstrip("/").rsplit("/", 1)[0] + "/"
     assert denied(lambda: s3.list_objects_v2(Bucket=bucket, Prefix=namespace_dir))
     assert denied(lambda: s3.list_objects_v2(Bucket=bucket, Prefix=urlsplit(world.locations["t2"]).path.lstrip("/")))
+
+
+def test_tables_nested_in_the_location_are_excluded(world: World) -> None:
+    """Table db.t1.x lives under db.t1's location: db.t1's credentials and signatures do not reach it."""
+    bucket = world.backend.s3.bucket  # type: ignore[union-attr]
+    for caller in (world.reader, world.writer):
+        s3 = s3_client_from(world.backend.s3, vended_config(world, caller))  # type: ignore[arg-type]
+        assert s3.get_object(Bucket=bucket, Key=key_of(world, "t1", "existing.txt"))["Body"].read() == b"t1"
+        assert denied(lambda s3=s3: s3.get_object(Bucket=bucket, Key=key_of(world, "x", "existing.txt")))
+        assert denied(lambda s3=s3: s3.put_object(Bucket=bucket, Key=key_of(world, "x", "new.txt"), Body=b"x"))
+    assert sign(world, world.writer, "GET", object_uri(world, "x", "existing.txt")).status_code == 403
+    t1_dir = urlsplit(world.locations["t1"]).path.lstrip("/") + "/"
+    listing = f"{world.backend.s3.endpoint}/{bucket}?list-type=2&prefix={quote(t1_dir, safe='')}"  # type: ignore[union-attr]
+    assert sign(world, world.writer, "GET", listing).status_code == 403, "the listing would name x's files"
+
+
+def test_a_table_placed_on_another_tables_files_gets_nothing(world: World) -> None:
+    """Creating (or moving) a table onto another table's location or into its files yields no access to them."""
+    for name, location in (("squat_data", world.locations["t2"] + "/data"), ("squat_same", world.locations["t2"])):
+        created = world.admin.post(
+            f"{world.admin.prefix}/namespaces/db/tables",  # type: ignore[attr-defined]
+            json={"name": name, "schema": SCHEMA, "location": location},
+            headers=VENDED,
+        )
+        assert created.status_code == 200, created.text
+        assert "storage-credentials" not in created.json() and created.json()["config"] == {}
+        assert world.admin.get(world.url(name, "/credentials")).json() == {"storage-credentials": []}
+        assert sign(world, world.writer, "GET", object_uri(world, "t2", "existing.txt"), table=name).status_code == 403
+    # and the table whose location is shared is not delegated either any more (fails closed)
+    assert world.admin.get(world.url("t2", "/credentials")).json() == {"storage-credentials": []}
 
 
 def test_writer_credentials_write_inside_the_table_only(world: World) -> None:
@@ -229,6 +262,7 @@ def object_uri(world: World, table: str, name: str) -> str:
 
 
 def send(method: str, signed: httpx.Response, content: bytes | None = None) -> httpx.Response:
+    assert signed.status_code == 200, signed.text
     body = signed.json()
     headers = {name: ", ".join(values) for name, values in body["headers"].items()}
     return httpx.request(method, body["uri"], headers=headers, content=content, timeout=10)
@@ -270,8 +304,8 @@ def test_signed_writes_and_listings_for_a_writer(world: World) -> None:
     assert s3 is not None
     assert s3.client().get_object(Bucket=s3.bucket, Key=key_of(world, "t1", "signed.txt"))["Body"].read() == b"payload"
 
-    table_dir = urlsplit(world.locations["t1"]).path.lstrip("/") + "/"
-    listing = f"{s3.endpoint}/{s3.bucket}?list-type=2&prefix={quote(table_dir, safe='')}"
+    data_dir = urlsplit(world.locations["t1"]).path.lstrip("/") + "/data/"
+    listing = f"{s3.endpoint}/{s3.bucket}?list-type=2&prefix={quote(data_dir, safe='')}"
     listed = send("GET", sign(world, world.writer, "GET", listing))
     assert listed.status_code == 200 and b"signed.txt" in listed.content
     whole_bucket = f"{s3.endpoint}/{s3.bucket}?list-type=2"
@@ -282,6 +316,13 @@ def test_signed_writes_and_listings_for_a_writer(world: World) -> None:
     delete_body = f"<Delete>{objects}</Delete>"
     assert sign(world, world.writer, "POST", f"{s3.endpoint}/{s3.bucket}?delete", body=delete_body).status_code == 403
     assert sign(world, world.writer, "PUT", object_uri(world, "t2", "x.txt")).status_code == 403
+    # no server-side copies from elsewhere, no ACL changes
+    source = f"/{s3.bucket}/{key_of(world, 't2', 'existing.txt')}"
+    copy = sign(
+        world, world.writer, "PUT", object_uri(world, "t1", "copy.txt"), headers={"x-amz-copy-source": [source]}
+    )
+    assert copy.status_code == 403
+    assert sign(world, world.writer, "PUT", object_uri(world, "t1", "existing.txt") + "?acl").status_code == 403
 
 
 # --- presigned URLs -----------------------------------------------------------------------------------
