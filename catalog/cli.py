@@ -43,6 +43,10 @@ def _serve(args: argparse.Namespace) -> int:
         log_config=None,  # keep the JSON logging configured above
         access_log=False,  # catalog.observability logs each request with its id
         env_file=None,
+        # uvicorn's 5 s default closes idle keep-alive connections while clients (PyIceberg's
+        # requests session) still reuse them: a request sent as the close lands is reset.
+        # Stay above common client and load-balancer idle timeouts (ALB: 60 s).
+        timeout_keep_alive=75,
     )
     return 0
 
