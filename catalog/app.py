@@ -17,10 +17,12 @@ from catalog.audit import AuditMiddleware
 from catalog.auth.deps import get_principal
 from catalog.auth.setup import announce, build_access_control
 from catalog.config import Settings
+from catalog.observability import RequestContext
 from catalog.persistence.database import ensure_schema, make_engine
 from catalog.persistence.store import CatalogStore
 from catalog.rest import config as config_routes
 from catalog.rest import credentials as credential_routes
+from catalog.rest import health as health_routes
 from catalog.rest import namespaces as namespace_routes
 from catalog.rest import oauth as oauth_routes
 from catalog.rest import tables as table_routes
@@ -136,6 +138,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.services = services
     announce(settings, services.access)
     install_error_handlers(app)
+    app.include_router(health_routes.router)
     app.include_router(oauth_routes.router)
     # Every catalog route authenticates first (401 before anything else); routes then authorize.
     app.include_router(config_routes.router, dependencies=AUTHENTICATED)
@@ -148,4 +151,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(IdempotencyKeys, store=services.store, lifetime_seconds=settings.idempotency_lifetime_seconds)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(AuditMiddleware, sink=services.access.access)
+    app.add_middleware(RequestContext)  # outermost: every response carries a request id
     return app
