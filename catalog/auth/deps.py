@@ -27,7 +27,7 @@ def get_principal(request: Request) -> Principal:
     return authenticator.authenticate(request.headers)
 
 
-def get_authorizer(request: Request) -> Authorizer:
+async def get_authorizer(request: Request) -> Authorizer:  # async: no thread-pool hop
     authorizer: Authorizer = request.app.state.services.authorizer
     return authorizer
 

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from catalog import errors
 from catalog.audit import AuditRow
 from catalog.authz.model import Grant
+from catalog.persistence.database import read_engine
 from catalog.persistence.schema import audit_log, credentials, grants, principals, role_members, roles
 
 CLIENT = "client"
@@ -105,6 +106,7 @@ class AccessStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._reader = read_engine(engine)  # the per-request lookup: no BEGIN/ROLLBACK round trips
         # Built once: the hot path then skips statement construction and cache-key generation.
         self._by_credential = self._caller_query(credentials.c.id == bindparam("key"), True)
         self._by_name = self._caller_query(principals.c.name == bindparam("key"), False)
@@ -138,7 +140,7 @@ class AccessStore:
         return select(*columns).select_from(source).where(where)
 
     def _caller(self, query: Select[Any], key: str, with_credential: bool) -> CallerRecord | None:
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             rows = conn.execute(query, {"key": key}).all()
         if not rows:
             return None

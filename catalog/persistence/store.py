@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, sele
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from catalog import errors
+from catalog.persistence.database import read_engine
 from catalog.persistence.schema import (
     NAMESPACE_SEPARATOR,
     entities,
@@ -110,6 +111,7 @@ class CatalogStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._reader = read_engine(engine)  # single-statement reads: no BEGIN/ROLLBACK round trips
         self._warehouses: dict[str, Warehouse] = {}
 
     # --- plumbing -----------------------------------------------------------------------------
@@ -121,7 +123,7 @@ class CatalogStore:
             raise errors.DatabaseUnavailable("The catalog database is unreachable") from exc
 
     def ping(self) -> None:
-        with self.engine.connect() as connection:
+        with self._reader.connect() as connection:
             connection.execute(select(1))
 
     # --- warehouses ---------------------------------------------------------------------------
@@ -150,11 +152,15 @@ class CatalogStore:
         assert warehouse is not None
         return warehouse
 
+    def cached_warehouse(self, name: str) -> Warehouse | None:
+        """The warehouse if already known to this process (no database access)."""
+        return self._warehouses.get(name)
+
     def get_warehouse(self, name: str) -> Warehouse | None:
         cached = self._warehouses.get(name)
         if cached is not None:
             return cached
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(select(warehouses).where(warehouses.c.name == name)).mappings().first()
         if row is None:
             return None
@@ -163,7 +169,7 @@ class CatalogStore:
         return warehouse
 
     def list_warehouses(self) -> list[Warehouse]:
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             rows = conn.execute(select(warehouses).order_by(warehouses.c.name)).mappings().all()
         return [Warehouse(r["id"], r["name"], r["location"], dict(r["properties"] or {})) for r in rows]
 
@@ -195,7 +201,7 @@ class CatalogStore:
                 raise errors.AlreadyExists(f"Namespace already exists: {'.'.join(levels)}") from exc
 
     def get_namespace(self, warehouse_id: int, levels: Namespace) -> NamespaceRow:
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(
                 select(namespaces.c.id, namespaces.c.properties).where(
                     namespaces.c.warehouse_id == warehouse_id, namespaces.c.name == namespace_key(levels)
@@ -215,7 +221,7 @@ class CatalogStore:
     ) -> Page:
         """Child namespaces of ``parent``; ``only`` (namespace keys) restricts them to what a caller may see."""
         after = decode_page_token(token)
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             if parent and self._namespace_id(conn, warehouse_id, parent) is None:
                 raise errors.NoSuchNamespace(f"Namespace does not exist: {'.'.join(parent)}")
             query = (
@@ -276,7 +282,7 @@ class CatalogStore:
 
     def get_entity(self, warehouse_id: int, levels: Namespace, name: str, kind: str) -> EntityRow | None:
         """The live row of a table or view, or None (also when the name belongs to the other kind)."""
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(
                 select(entities.c.id, entities.c.kind, entities.c.metadata_location)
                 .join(namespaces, namespaces.c.id == entities.c.namespace_id)
@@ -291,7 +297,7 @@ class CatalogStore:
         return EntityRow(row.id, levels, name, row.kind, row.metadata_location)
 
     def entity_kind(self, warehouse_id: int, levels: Namespace, name: str) -> str | None:
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             return conn.execute(
                 select(entities.c.kind)
                 .join(namespaces, namespaces.c.id == entities.c.namespace_id)
@@ -313,7 +319,7 @@ class CatalogStore:
     ) -> Page:
         """Tables or views of a namespace; ``only`` (names) restricts them to what a caller may see."""
         after = decode_page_token(token)
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             ns_id = self._namespace_id(conn, warehouse_id, levels)
             if ns_id is None:
                 raise errors.NoSuchNamespace(f"Namespace does not exist: {'.'.join(levels)}")
@@ -333,7 +339,7 @@ class CatalogStore:
         return _page(names, names, size)
 
     def count_entities(self, warehouse_id: int) -> int:
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             return int(conn.execute(select(func.count()).where(entities.c.warehouse_id == warehouse_id)).scalar() or 0)
 
     def metadata_locations_under(self, warehouse_id: int, prefixes: Sequence[str]) -> list[str]:
@@ -352,7 +358,7 @@ class CatalogStore:
         return [row.metadata_location for row in rows]
 
     def namespace_id_for_create(self, warehouse_id: int, levels: Namespace) -> int:
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             ns_id = self._namespace_id(conn, warehouse_id, levels)
         if ns_id is None:
             raise errors.NoSuchNamespace(f"Namespace does not exist: {'.'.join(levels)}")
@@ -482,7 +488,7 @@ class CatalogStore:
 
     def get_idempotent_outcome(self, key: str, lifetime_seconds: int) -> tuple[str, int, str] | None:
         cutoff = int(time.time() * 1000) - lifetime_seconds * 1000
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(
                 select(idempotency_records).where(
                     idempotency_records.c.key == key, idempotency_records.c.created_at_ms >= cutoff

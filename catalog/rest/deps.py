@@ -7,6 +7,7 @@ from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from catalog import errors
 from catalog.auth.authenticator import Authenticator
@@ -39,7 +40,7 @@ class Services:
     credentials: CredentialService
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:  # async: no thread-pool hop for an attribute read
     services: Services = request.app.state.services
     return services
 
@@ -47,8 +48,9 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_warehouse(prefix: str, services: ServicesDep) -> Warehouse:
-    warehouse = services.store.get_warehouse(prefix)
+async def get_warehouse(prefix: str, services: ServicesDep) -> Warehouse:
+    # A known warehouse comes from the store's cache without a thread-pool hop; a lookup in the database runs in one.
+    warehouse = services.store.cached_warehouse(prefix) or await run_in_threadpool(services.store.get_warehouse, prefix)
     if warehouse is None:
         raise errors.NoSuchWarehouse(f"Warehouse does not exist: {prefix}")
     return warehouse

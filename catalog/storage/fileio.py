@@ -13,10 +13,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 from pyiceberg.exceptions import ValidationError as IcebergValidationError
 from pyiceberg.io import FileIO, load_file_io
+from pyiceberg.io.pyarrow import PyArrowFileIO
 from pyiceberg.table.metadata import TableMetadata, TableMetadataUtil
 from pyiceberg.typedef import UTF8
 
@@ -43,6 +45,19 @@ def _is_storage_failure(exc: BaseException) -> bool:
     return isinstance(exc, OSError | ConnectionError | TimeoutError) and not isinstance(exc, FileNotFoundError)
 
 
+class CatalogFileIO(PyArrowFileIO):
+    """PyIceberg's PyArrowFileIO with S3 output streams opened lazily (``allow_delayed_open``).
+
+    A small file (table metadata, a manifest) then goes up as one PutObject when it is closed
+    instead of a three-request multipart upload; large files still stream in parts.
+    """
+
+    def _initialize_s3_fs(self, netloc: str | None) -> Any:
+        filesystem = super()._initialize_s3_fs(netloc)
+        rebuild, (options,) = filesystem.__reduce__()  # every option PyIceberg set, plus one
+        return rebuild({**options, "allow_delayed_open": True})
+
+
 class Storage:
     """FileIO per warehouse scheme, and the metadata cache."""
 
@@ -58,7 +73,7 @@ class Storage:
 
     def properties_for(self, location: str) -> dict[str, str]:
         """FileIO properties the catalog itself uses for a location."""
-        props: dict[str, str] = {"py-io-impl": "pyiceberg.io.pyarrow.PyArrowFileIO"}
+        props: dict[str, str] = {"py-io-impl": "catalog.storage.fileio.CatalogFileIO"}
         if location.startswith(("s3://", "s3a://", "s3n://")):
             props.update(self._settings.s3_properties())
             props.setdefault("s3.connect-timeout", "5")
@@ -138,14 +153,16 @@ class Storage:
             raw = metadata.model_dump_json(exclude_none=True).encode(UTF8)
         except NotImplementedError as exc:  # PyIceberg 0.12 reads format v3 but cannot write it
             raise errors.NotImplementedByCatalog(f"Cannot write this table's metadata: {exc}") from exc
-        self.write_new(location, raw)
+        self.write_new(location, raw, unique_name=True)
         entry = CachedMetadata(metadata, raw)
         self._remember(location, entry)
         return entry
 
-    def write_new(self, location: str, payload: bytes) -> None:
+    def write_new(self, location: str, payload: bytes, *, unique_name: bool = False) -> None:
+        """Write a file that must not exist yet. ``unique_name``: the name carries a random UUID
+        (``<version>-<uuid>.metadata.json``), so the existence check (two S3 requests) is skipped."""
         try:
-            with self.io_for(location).new_output(location).create(overwrite=False) as stream:
+            with self.io_for(location).new_output(location).create(overwrite=unique_name) as stream:
                 stream.write(payload)
         except FileExistsError as exc:
             raise errors.CommitFailed(f"Metadata file already exists: {location}") from exc
