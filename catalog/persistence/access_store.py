@@ -114,15 +114,15 @@ class AccessStore:
     # --- the per-request lookup ---------------------------------------------------------------
 
     def _caller_query(self, where: ColumnElement[bool], with_credential: bool) -> Select[Any]:
-        columns: list[Any] = [
-            principals.c.id,
-            principals.c.name,
-            principals.c.type,
-            principals.c.enabled,
+        columns: list[Any] = [  # the grant first: rows[i][:4] is a Grant without per-field lookups
             grants.c.privilege,
             grants.c.securable_type,
             grants.c.warehouse_id,
             grants.c.securable_name,
+            principals.c.id,
+            principals.c.name,
+            principals.c.type,
+            principals.c.enabled,
         ]
         source: Any = principals
         if with_credential:
@@ -145,11 +145,8 @@ class AccessStore:
         if not rows:
             return None
         first = rows[0]
-        found = frozenset(
-            Grant(r.privilege, r.securable_type, r.warehouse_id, r.securable_name)
-            for r in rows
-            if r.privilege is not None
-        )
+        make = Grant._make
+        found = frozenset(make(row[:4]) for row in rows if row[0] is not None)
         if not with_credential:
             return CallerRecord(first.id, first.name, first.type, bool(first.enabled), found)
         return CallerRecord(
