@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, any_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from catalog import errors
@@ -530,15 +531,25 @@ def _filtered_names(
 ) -> list[str]:
     """Run a name-ordered listing restricted to ``only``, in sorted chunks so that neither a long list
     of visible names nor pagination (``after``/``size``) is a problem: a page costs one or a few
-    indexed queries however many names exist in total."""
+    indexed queries however many names exist in total. A chunk is about one page long, so a page
+    of a namespace with 10,000 tables of which 100 are visible looks up ~page-size names."""
     candidates = sorted(n for n in only if after is None or n > after)
+    chunk_size = FILTER_CHUNK if size is None else min(FILTER_CHUNK, max(size + 1, 32))
     found: list[str] = []
-    for start in range(0, len(candidates), FILTER_CHUNK):
-        chunk = candidates[start : start + FILTER_CHUNK]
-        found.extend(conn.execute(query.where(column.in_(chunk))).scalars())
+    for start in range(0, len(candidates), chunk_size):
+        chunk = candidates[start : start + chunk_size]
+        found.extend(conn.execute(query.where(_one_of(conn, column, chunk))).scalars())
         if size is not None and len(found) > size:
             break
     return found[: size + 1] if size is not None else found
+
+
+def _one_of(conn: Connection, column: Any, values: list[str]) -> Any:
+    """``column IN values``; on PostgreSQL ``= ANY(:array)``: one parameter, so one statement text
+    that the driver prepares once, whatever the number of values."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam("only_names", values, type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)
 
 
 def _entity_key(levels: Namespace, name: str) -> str:
