@@ -19,6 +19,7 @@ includes deleting objects under the table's prefixes). Plain Python: the HTTP la
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -53,6 +54,7 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 STATIC_KEYS = frozenset(
     {"read-access-key-id", "read-secret-access-key", "write-access-key-id", "write-secret-access-key"}
 )
+MAX_SESSION_POLICY_CHARS = 2048  # AWS's limit for AssumeRole session policies (SeaweedFS applies it too)
 SCOPE_CACHE_SECONDS = 10.0  # how long the tables nested in a location are remembered
 # Object requests may carry these query parameters (and response-*): plain reads and writes, multipart uploads.
 OBJECT_QUERY_KEYS = frozenset({"uploads", "uploadId", "partNumber", "versionId", "x-id"})
@@ -292,7 +294,9 @@ class CredentialService:
             return None
         return TemporaryCredentials(key_id, secret, None, None)
 
-    def _sts_credentials(self, metadata: TableMetadata, scope: TableScope, level: AccessLevel) -> TemporaryCredentials:
+    def _sts_credentials(
+        self, metadata: TableMetadata, scope: TableScope, level: AccessLevel
+    ) -> TemporaryCredentials | None:
         """STS credentials for exactly this scope and level, reused while at least half their life is left.
 
         The scope alone decides what the credentials allow, so callers with the same access to the
@@ -312,8 +316,15 @@ class CredentialService:
                 return found
         session = re.sub(r"[^\w+=,.@-]", "-", f"datlake-{level.value}-{metadata.table_uuid.hex[:16]}")
         policy = session_policy(path.bucket, [path.key], write=level is AccessLevel.WRITE, excluded=list(excluded))
+        if len(json.dumps(policy, separators=(",", ":"))) > MAX_SESSION_POLICY_CHARS:
+            log.warning(
+                "not vending for %s: %d nested tables make the session policy too large", path.uri, len(excluded)
+            )
+            return None
         credentials = self.s3.assume_role(role_arn, session, policy, ttl)
         with self._cache_lock:
+            if len(self._cache) >= 4096:
+                self._cache.clear()
             self._cache[cache_key] = credentials
         return credentials
 

@@ -144,6 +144,19 @@ def test_tables_nested_in_the_location_are_excluded(world: World) -> None:
     assert sign(world, world.writer, "GET", listing).status_code == 403, "the listing would name x's files"
 
 
+def test_too_many_nested_tables_mean_no_credentials_not_an_error(world: World) -> None:
+    for i in range(20):
+        created = world.admin.post(
+            f"{world.admin.prefix}/namespaces/db%1Ft1/tables",  # type: ignore[attr-defined]
+            json={"name": f"nested_table_with_a_long_name_{i:02d}", "schema": SCHEMA},
+        )
+        assert created.status_code == 200, created.text
+    with world.client(world.reader) as client:
+        response = client.get(world.url("t1"), headers=VENDED)
+    assert response.status_code == 200, "the table still loads"
+    assert "storage-credentials" not in response.json() and response.json()["config"] == {}
+
+
 def test_a_table_placed_on_another_tables_files_gets_nothing(world: World) -> None:
     """Creating (or moving) a table onto another table's location or into its files yields no access to them."""
     for name, location in (("squat_data", world.locations["t2"] + "/data"), ("squat_same", world.locations["t2"])):
