@@ -117,7 +117,7 @@ def make_settings(
 ) -> tuple[Settings, S3Server | None]:
     database, storage = name.split("-")
     if database == "postgres":
-        database_url = request.getfixturevalue("postgres").new_database()
+        database_url = request.getfixturevalue("postgres").new_database(migrated=True)
     else:
         database_url = f"sqlite:///{tmp_path / 'catalog.db'}"
     s3: S3Server | None = None
@@ -139,12 +139,6 @@ def make_settings(
         warehouse=warehouse,
         **{"auth_jwt_secret": TEST_JWT_SECRET, **s3_settings, **overrides},  # type: ignore[arg-type]
     )
-    if database == "postgres":
-        from catalog.persistence.database import make_engine, migrate
-
-        engine = make_engine(settings.resolved_database_url)
-        migrate(engine)
-        engine.dispose()
     return settings, s3
 
 

@@ -89,6 +89,7 @@ class PostgresServer:
         self.admin_url = admin_url
         self.engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
         self.created: list[str] = []
+        self._template: str | None = None
 
     def check(self) -> None:
         from sqlalchemy import text
@@ -96,14 +97,31 @@ class PostgresServer:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
 
-    def new_database(self) -> str:
+    def new_database(self, *, migrated: bool = False) -> str:
+        """A fresh, empty database; with ``migrated`` a copy of one migrated once per session
+        (``CREATE DATABASE ... TEMPLATE`` takes a fraction of the time of running the migrations)."""
         from sqlalchemy import text
 
         name = f"datlake_test_{uuid.uuid4().hex[:12]}"
+        template = f' TEMPLATE "{self._migrated_template()}"' if migrated else ""
         with self.engine.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"{template}'))
         self.created.append(name)
+        return self.url_for(name)
+
+    def url_for(self, name: str) -> str:
         return self.admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+    def _migrated_template(self) -> str:
+        if self._template is None:
+            from catalog.persistence.database import make_engine, migrate
+
+            url = self.new_database()
+            engine = make_engine(url)
+            migrate(engine)
+            engine.dispose()  # a template must have no open connections
+            self._template = url.rsplit("/", 1)[1]
+        return self._template
 
     def close(self) -> None:
         from sqlalchemy import text
