@@ -13,7 +13,7 @@ from catalog import errors
 from catalog.auth.authenticator import Authenticator
 from catalog.authz.authorizer import Authorizer
 from catalog.config import Settings
-from catalog.persistence.store import CatalogStore, Warehouse
+from catalog.persistence.store import CatalogStore, Page, Warehouse
 from catalog.service.access import AccessService
 from catalog.service.commit import CommitService
 from catalog.service.credentials import CredentialService
@@ -80,3 +80,11 @@ def parse_body(model: type[M], body: bytes) -> M:
     except (ValueError, TypeError, AttributeError, KeyError) as exc:
         # PyIceberg's own "before" validators raise these raw on wrongly typed input
         raise errors.BadRequest(f"Invalid {model.__name__}: {exc}") from exc
+
+
+def identifiers_page(levels: tuple[str, ...], page: Page) -> dict[str, object]:
+    """A ListTablesResponse/ListViewsResponse body for one page of names in a namespace."""
+    body: dict[str, object] = {"identifiers": [{"namespace": list(levels), "name": name} for name in page.items]}
+    if page.next_token:
+        body["next-page-token"] = page.next_token
+    return body

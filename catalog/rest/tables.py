@@ -15,7 +15,7 @@ from catalog.authz.commits import commit_privileges, creates_table
 from catalog.authz.model import Action, Privilege, Securable, SecurableType
 from catalog.persistence.store import Warehouse
 from catalog.rest.credentials import DelegationDep
-from catalog.rest.deps import BodyDep, Services, ServicesDep, WarehouseDep, parse_body
+from catalog.rest.deps import BodyDep, Services, ServicesDep, WarehouseDep, identifiers_page, parse_body
 from catalog.rest.models import (
     CommitTableRequest,
     CommitTransactionRequest,
@@ -105,10 +105,7 @@ def list_tables(
     levels = parse_namespace_path(namespace)
     visible = services.authorizer.visible_names(principal, SecurableType.TABLE, warehouse.id, levels)
     page = services.tables.list(warehouse, levels, page_token, page_size, visible)
-    body: dict[str, object] = {"identifiers": [{"namespace": list(levels), "name": name} for name in page.items]}
-    if page.next_token:
-        body["next-page-token"] = page.next_token
-    return body
+    return identifiers_page(levels, page)
 
 
 @router.post("/namespaces/{namespace}/tables", summary="Create a table (or stage its creation)")

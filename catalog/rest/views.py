@@ -12,7 +12,7 @@ from pyiceberg.view.metadata import ViewVersion
 from catalog import errors
 from catalog.auth.deps import CurrentPrincipal
 from catalog.authz.model import Action, Securable, SecurableType
-from catalog.rest.deps import BodyDep, ServicesDep, WarehouseDep, parse_body
+from catalog.rest.deps import BodyDep, ServicesDep, WarehouseDep, identifiers_page, parse_body
 from catalog.rest.models import RenameTableRequest, TableIdentifierBody
 from catalog.rest.namespaces import PageSize, PageToken
 from catalog.service.identifiers import check_entity_name, check_namespace, parse_namespace_path
@@ -78,10 +78,7 @@ def list_views(
     levels = parse_namespace_path(namespace)
     visible = services.authorizer.visible_names(principal, SecurableType.VIEW, warehouse.id, levels)
     page = services.views.list(warehouse, levels, page_token, page_size, visible)
-    body: dict[str, object] = {"identifiers": [{"namespace": list(levels), "name": name} for name in page.items]}
-    if page.next_token:
-        body["next-page-token"] = page.next_token
-    return body
+    return identifiers_page(levels, page)
 
 
 @router.post("/namespaces/{namespace}/views", summary="Create a view")
