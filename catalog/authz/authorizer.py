@@ -165,7 +165,7 @@ class Authorizer:
         caller cannot see at all is a 403.
         """
         parent_securable = Securable.of_namespace(warehouse_id, parent)
-        if parent and not self.is_allowed(principal, Action.LIST_NAMESPACES, parent_securable):
+        if parent:
             self.require(principal, Action.LIST_NAMESPACES, parent_securable)
         if self._unrestricted(principal) or self._covered_by_any(principal, parent_securable):
             return None
@@ -206,7 +206,7 @@ class Authorizer:
 
     def visibility(self, principal: Principal, kind: SecurableType, warehouse_id: int) -> Visibility:
         """What the caller may see of ``kind`` across a warehouse (for listings that span namespaces)."""
-        if self._unrestricted(principal) or self._has_any(principal, Securable.catalog(warehouse_id)):
+        if self._unrestricted(principal) or self._has_catalog_grant(principal, warehouse_id):
             return Visibility(everything=True)
         namespaces = set()
         entities = set()
@@ -219,9 +219,10 @@ class Authorizer:
                 entities.add(_split_entity_key(grant.securable_name))
         return Visibility(False, frozenset(namespaces), frozenset(entities))
 
-    def _has_any(self, principal: Principal, securable: Securable) -> bool:
-        """Any privilege granted exactly on ``securable``'s own covering targets of the catalog level."""
-        return any(g.warehouse_id == securable.warehouse_id and g.securable_type == _CATALOG for g in principal.grants)
+    @staticmethod
+    def _has_catalog_grant(principal: Principal, warehouse_id: int) -> bool:
+        """Any privilege on the catalog of ``warehouse_id`` (which covers everything in it)."""
+        return any(g.warehouse_id == warehouse_id and g.securable_type == _CATALOG for g in principal.grants)
 
     def _covered_by_any(self, principal: Principal, securable: Securable) -> bool:
         """Any privilege on ``securable`` itself or on a namespace/catalog above it."""
