@@ -31,7 +31,9 @@ def test_compose_file_is_valid() -> None:
     tool = shutil.which("docker-compose")
     if tool is None:
         unavailable("docker-compose", "install Debian's docker-compose package to validate the compose file")
-    result = subprocess.run([tool, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"], capture_output=True, text=True)
+    result = subprocess.run(
+        [tool, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
 
 
