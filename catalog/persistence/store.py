@@ -373,7 +373,10 @@ class CatalogStore:
         and rolls every swap back.
         """
         now = _now()
-        with self._begin() as conn:
+        swaps = list(swaps)
+        # One statement is atomic by itself: on PostgreSQL it runs in autocommit (no BEGIN/COMMIT round trips).
+        single = len(swaps) == 1 and self._reader is not self.engine
+        with self._reader.connect() if single else self._begin() as conn:
             for swap in swaps:
                 if swap.entity_id is None:
                     try:

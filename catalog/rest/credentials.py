@@ -54,7 +54,7 @@ class DelegationRequest:
         return services.credentials.table_access(warehouse, metadata, metadata_location, level, self.modes, routes)
 
 
-def requested_delegation(
+async def requested_delegation(  # async: parsing a header needs no thread-pool hop
     principal: CurrentPrincipal,
     x_iceberg_access_delegation: Annotated[str | None, Header()] = None,
 ) -> DelegationRequest:
