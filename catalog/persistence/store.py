@@ -107,6 +107,18 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+# The loadTable/commit lookup, built once: constructing the select on every call costs ~60 µs of CPU.
+_ENTITY_BY_NAME = (
+    select(entities.c.id, entities.c.kind, entities.c.metadata_location)
+    .join(namespaces, namespaces.c.id == entities.c.namespace_id)
+    .where(
+        namespaces.c.warehouse_id == bindparam("warehouse_id"),
+        namespaces.c.name == bindparam("namespace"),
+        entities.c.name == bindparam("name"),
+    )
+)
+
+
 class CatalogStore:
     """Repository over the catalog database."""
 
@@ -283,16 +295,9 @@ class CatalogStore:
 
     def get_entity(self, warehouse_id: int, levels: Namespace, name: str, kind: str) -> EntityRow | None:
         """The live row of a table or view, or None (also when the name belongs to the other kind)."""
+        params = {"warehouse_id": warehouse_id, "namespace": namespace_key(levels), "name": name}
         with self._reader.connect() as conn:
-            row = conn.execute(
-                select(entities.c.id, entities.c.kind, entities.c.metadata_location)
-                .join(namespaces, namespaces.c.id == entities.c.namespace_id)
-                .where(
-                    namespaces.c.warehouse_id == warehouse_id,
-                    namespaces.c.name == namespace_key(levels),
-                    entities.c.name == name,
-                )
-            ).first()
+            row = conn.execute(_ENTITY_BY_NAME, params).first()
         if row is None or row.kind != kind:
             return None
         return EntityRow(row.id, levels, name, row.kind, row.metadata_location)
