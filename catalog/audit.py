@@ -24,8 +24,10 @@ from catalog.observability import request_id_var
 log = logging.getLogger(__name__)
 
 MUTATING = {"POST", "PUT", "DELETE", "PATCH"}
-# Reads that are not writes although they use POST.
+# Reads that are not writes although they use POST: token requests, and the metrics reports
+# engines post after every scan and commit (auditing those would add a database write per query).
 READ_POSTS = ("/v1/oauth/tokens",)
+READ_POST_SUFFIXES = ("/metrics",)
 
 
 @dataclass
@@ -95,7 +97,11 @@ def rows_for(audit: RequestAudit, status: int, route: str | None, now: datetime 
     """The audit rows of a finished request (none for an allowed read)."""
     at = now or datetime.now(UTC)
     denied = status in (401, 403)
-    writes = audit.method in MUTATING and not audit.path.startswith(READ_POSTS)
+    writes = (
+        audit.method in MUTATING
+        and not audit.path.startswith(READ_POSTS)
+        and not audit.path.endswith(READ_POST_SUFFIXES)
+    )
     if not denied and not writes:
         return []
     outcome = "denied" if denied else ("allowed" if status < 400 else "failed")

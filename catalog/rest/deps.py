@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -88,3 +89,17 @@ def identifiers_page(levels: tuple[str, ...], page: Page) -> dict[str, object]:
     if page.next_token:
         body["next-page-token"] = page.next_token
     return body
+
+
+def metadata_result(
+    metadata_location: str | None,
+    metadata_json: bytes,
+    fields: dict[str, object] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A LoadTableResult, LoadViewResult or CommitTableResponse spliced around the metadata file's
+    own JSON bytes (cached by location), so no response re-serialises table or view metadata."""
+    content = b'{"metadata-location":' + json.dumps(metadata_location).encode() + b',"metadata":' + metadata_json
+    for key, value in (fields or {}).items():
+        content += b"," + json.dumps(key).encode() + b":" + json.dumps(value).encode()
+    return Response(content=content + b"}", media_type="application/json", headers=headers)

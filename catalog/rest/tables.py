@@ -15,7 +15,15 @@ from catalog.authz.commits import commit_privileges, creates_table
 from catalog.authz.model import Action, Privilege, Securable, SecurableType
 from catalog.persistence.store import Warehouse
 from catalog.rest.credentials import DelegationDep
-from catalog.rest.deps import BodyDep, Services, ServicesDep, WarehouseDep, identifiers_page, parse_body
+from catalog.rest.deps import (
+    BodyDep,
+    Services,
+    ServicesDep,
+    WarehouseDep,
+    identifiers_page,
+    metadata_result,
+    parse_body,
+)
 from catalog.rest.models import (
     CommitTableRequest,
     CommitTransactionRequest,
@@ -65,16 +73,13 @@ def table_response(
     ``access``: what the client's ``X-Iceberg-Access-Delegation`` earned it (vended credentials or
     remote signing); without it, the storage settings every client may know.
     """
-    plain = services.storage.client_config(warehouse.location) if access is None else access.config
-    config = json.dumps(plain).encode()
-    location = json.dumps(loaded.metadata_location).encode()
-    content = b'{"metadata-location":' + location + b',"metadata":' + _metadata_json(loaded.entry, mode)
-    content += b',"config":' + config
+    fields: dict[str, object] = {
+        "config": services.storage.client_config(warehouse.location) if access is None else access.config
+    }
     if access is not None and access.storage_credentials:
-        content += b',"storage-credentials":' + json.dumps(access.storage_credentials).encode()
-    content += b"}"
+        fields["storage-credentials"] = access.storage_credentials
     headers = {"ETag": etag} if etag else None
-    return Response(content=content, media_type="application/json", headers=headers)
+    return metadata_result(loaded.metadata_location, _metadata_json(loaded.entry, mode), fields, headers)
 
 
 def authorize_commit(
@@ -193,23 +198,16 @@ def commit_table(
     table: str,
     body: BodyDep,
 ) -> Response:
-    levels = parse_namespace_path(namespace)
+    levels, name = parse_namespace_path(namespace), check_entity_name(table)
     request = parse_body(CommitTableRequest, body)
-    authorize_commit(services, principal, warehouse, levels, check_entity_name(table), request)
+    authorize_commit(services, principal, warehouse, levels, name, request)
     if request.identifier is not None and (
-        tuple(request.identifier.namespace) != levels or request.identifier.name != table
+        tuple(request.identifier.namespace) != levels or request.identifier.name != name
     ):
         raise errors.BadRequest("The identifier in the body does not match the table in the path")
-    change = TableChange(levels, check_entity_name(table), request.requirements, request.updates)
+    change = TableChange(levels, name, request.requirements, request.updates)
     committed = services.commits.commit_table(warehouse, change)
-    content = (
-        b'{"metadata-location":'
-        + json.dumps(committed.metadata_location).encode()
-        + b',"metadata":'
-        + committed.entry.json_bytes
-        + b"}"
-    )
-    return Response(content=content, media_type="application/json")
+    return metadata_result(committed.metadata_location, committed.entry.json_bytes)
 
 
 @router.delete("/namespaces/{namespace}/tables/{table}", status_code=204, summary="Drop a table")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pyiceberg.schema import Schema
@@ -12,7 +10,7 @@ from pyiceberg.view.metadata import ViewVersion
 from catalog import errors
 from catalog.auth.deps import CurrentPrincipal
 from catalog.authz.model import Action, Securable, SecurableType
-from catalog.rest.deps import BodyDep, ServicesDep, WarehouseDep, identifiers_page, parse_body
+from catalog.rest.deps import BodyDep, ServicesDep, WarehouseDep, identifiers_page, metadata_result, parse_body
 from catalog.rest.models import RenameTableRequest, TableIdentifierBody
 from catalog.rest.namespaces import PageSize, PageToken
 from catalog.service.identifiers import check_entity_name, check_namespace, parse_namespace_path
@@ -56,14 +54,7 @@ class RegisterViewRequest(_Body):
 
 def view_response(loaded: LoadedView) -> Response:
     """The LoadViewResult, spliced from the metadata file's JSON (no re-serialisation)."""
-    content = (
-        b'{"metadata-location":'
-        + json.dumps(loaded.metadata_location).encode()
-        + b',"metadata":'
-        + loaded.json_bytes
-        + b',"config":{}}'
-    )
-    return Response(content=content, media_type="application/json")
+    return metadata_result(loaded.metadata_location, loaded.json_bytes, {"config": {}})
 
 
 @router.get("/namespaces/{namespace}/views", summary="List the views of a namespace")

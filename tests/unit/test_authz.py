@@ -132,6 +132,16 @@ def test_require_raises_403_and_records_the_decision() -> None:
     assert rows_for(RequestAudit("GET", "/v1/config", "r"), 200, "/v1/config") == []
 
 
+def test_metrics_reports_are_reads_for_the_audit_log_unless_denied() -> None:
+    path = "/v1/lake/namespaces/db/tables/t/metrics"
+    route = "/v1/{prefix}/namespaces/{namespace}/tables/{table}/metrics"
+    assert rows_for(RequestAudit("POST", path, "r"), 204, route) == []
+    denied = rows_for(RequestAudit("POST", path, "r"), 403, route)
+    assert [row.outcome for row in denied] == ["denied"]
+    commit = "/v1/lake/namespaces/db/tables/t"
+    assert [row.outcome for row in rows_for(RequestAudit("POST", commit, "r"), 200, route)] == ["allowed"]
+
+
 def _snapshot(snapshot_id: int, operation: str | None) -> dict[str, Any]:
     snapshot: dict[str, Any] = {
         "snapshot-id": snapshot_id,
