@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ from pyiceberg.table.snapshots import Snapshot
 
 from catalog import errors
 from catalog.config import Settings
+from catalog.lru import LruCache
 from catalog.persistence.store import CatalogStore, Warehouse, namespace_key
 from catalog.persistence.table_index import TableFilter, TableIndex
 from catalog.service.identifiers import check_entity_name, check_namespace
@@ -171,8 +170,7 @@ class DetachedService:
         self.storage = storage
         self.tables = tables
         self.index = TableIndex(store.engine)
-        self._cache: OrderedDict[tuple[str, int], _Resolution] = OrderedDict()
-        self._cache_lock = threading.Lock()
+        self._cache: LruCache[tuple[str, int], _Resolution] = LruCache(_RESOLUTION_CACHE_ENTRIES)
 
     @property
     def default_namespace(self) -> str:
@@ -276,16 +274,11 @@ class DetachedService:
 
     def _resolution(self, metadata_location: str, snapshot: Snapshot) -> _Resolution:
         key = (metadata_location, snapshot.snapshot_id)
-        with self._cache_lock:
-            cached = self._cache.get(key)
-            if cached is not None:
-                self._cache.move_to_end(key)
-                return cached
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
         resolution = self._resolve(metadata_location, snapshot)
-        with self._cache_lock:
-            self._cache[key] = resolution
-            while len(self._cache) > _RESOLUTION_CACHE_ENTRIES:
-                self._cache.popitem(last=False)
+        self._cache.put(key, resolution)
         return resolution
 
     def _resolve(self, metadata_location: str, snapshot: Snapshot) -> _Resolution:

@@ -15,13 +15,10 @@ request", setting the current version appends to the version log, old versions a
 
 from __future__ import annotations
 
-import gzip
 import logging
 import re
-import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
@@ -40,6 +37,7 @@ from pyiceberg.typedef import IcebergBaseModel
 from pyiceberg.view.metadata import ViewHistoryEntry, ViewMetadata, ViewVersion
 
 from catalog import errors
+from catalog.lru import LruCache
 from catalog.persistence.store import VIEW, CatalogStore, EntityRow, Namespace, Page, PointerSwap, Warehouse
 from catalog.service.identifiers import check_entity_name, check_namespace
 from catalog.service.locations import check_inside_warehouse, default_table_location, normalize
@@ -386,9 +384,7 @@ class ViewService:
     def __init__(self, store: CatalogStore, storage: Storage, cache_entries: int = CACHE_ENTRIES) -> None:
         self.store = store
         self.storage = storage
-        self._cache: OrderedDict[str, LoadedView] = OrderedDict()
-        self._cache_lock = threading.Lock()
-        self._cache_entries = cache_entries
+        self._cache: LruCache[str, LoadedView] = LruCache(cache_entries)
 
     # --- reading ----------------------------------------------------------------------------------
 
@@ -424,17 +420,10 @@ class ViewService:
 
     def _read(self, location: str) -> LoadedView:
         """Parse the view metadata file at ``location`` (cached: metadata files never change)."""
-        with self._cache_lock:
-            cached = self._cache.get(location)
-            if cached is not None:
-                self._cache.move_to_end(location)
-                return cached
-        raw = self.storage.read_bytes(location)
-        if location.endswith(".gz.metadata.json") or raw[:2] == b"\x1f\x8b":
-            try:
-                raw = gzip.decompress(raw)
-            except (OSError, EOFError) as exc:
-                raise errors.BadRequest(f"Not a valid gzip view metadata file: {location}") from exc
+        cached = self._cache.get(location)
+        if cached is not None:
+            return cached
+        raw = self.storage.read_metadata_json(location)
         try:
             metadata = ViewMetadata.model_validate_json(raw)
         except (ValidationError, ValueError) as exc:
@@ -445,13 +434,7 @@ class ViewService:
         return loaded
 
     def _remember(self, loaded: LoadedView) -> None:
-        if self._cache_entries <= 0:
-            return
-        with self._cache_lock:
-            self._cache[loaded.metadata_location] = loaded
-            self._cache.move_to_end(loaded.metadata_location)
-            while len(self._cache) > self._cache_entries:
-                self._cache.popitem(last=False)
+        self._cache.put(loaded.metadata_location, loaded)
 
     def _write(self, warehouse: Warehouse, metadata: ViewMetadata, version: int) -> LoadedView:
         check_inside_warehouse(metadata.location, warehouse)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gzip
 import threading
-from collections import OrderedDict
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +24,7 @@ from pyiceberg.typedef import UTF8
 
 from catalog import errors
 from catalog.config import Settings
+from catalog.lru import LruCache
 
 
 class MetadataFileMissing(Exception):
@@ -65,9 +66,7 @@ class Storage:
         self._settings = settings
         self._io_lock = threading.Lock()
         self._io: dict[str, FileIO] = {}
-        self._cache: OrderedDict[str, CachedMetadata] = OrderedDict()
-        self._cache_lock = threading.Lock()
-        self._cache_size = settings.metadata_cache_entries
+        self._cache: LruCache[str, CachedMetadata] = LruCache(settings.metadata_cache_entries)
 
     # --- FileIO -------------------------------------------------------------------------------
 
@@ -102,36 +101,28 @@ class Storage:
 
     # --- metadata files -----------------------------------------------------------------------
 
-    def _remember(self, location: str, entry: CachedMetadata) -> None:
-        if self._cache_size == 0:
-            return
-        with self._cache_lock:
-            self._cache[location] = entry
-            self._cache.move_to_end(location)
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-
-    def _cached(self, location: str) -> CachedMetadata | None:
-        with self._cache_lock:
-            entry = self._cache.get(location)
-            if entry is not None:
-                self._cache.move_to_end(location)
-            return entry
+    def read_metadata_json(self, location: str) -> bytes:
+        """The JSON of a table or view metadata file, gunzipped when it is compressed."""
+        raw = self.read_bytes(location)
+        if location.endswith(".gz.metadata.json") or raw[:2] == b"\x1f\x8b":
+            try:
+                raw = gzip.decompress(raw)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise MetadataFileInvalid(f"Not a valid gzip metadata file: {location}") from exc
+        return raw
 
     def read_table_metadata(self, location: str) -> CachedMetadata:
         """Parse the metadata file at ``location`` (cached; files never change once written)."""
-        entry = self._cached(location)
+        entry = self._cache.get(location)
         if entry is not None:
             return entry
-        raw = self.read_bytes(location)
-        if location.endswith(".gz.metadata.json") or raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
+        raw = self.read_metadata_json(location)
         try:
             metadata = TableMetadataUtil.parse_raw(raw)  # type: ignore[arg-type]  # pydantic accepts bytes
         except (ValidationError, IcebergValidationError, ValueError) as exc:
             raise MetadataFileInvalid(f"Not a valid Iceberg table metadata file: {location}: {exc}") from exc
         entry = CachedMetadata(metadata, raw)
-        self._remember(location, entry)
+        self._cache.put(location, entry)
         return entry
 
     def read_bytes(self, location: str) -> bytes:
@@ -155,7 +146,7 @@ class Storage:
             raise errors.NotImplementedByCatalog(f"Cannot write this table's metadata: {exc}") from exc
         self.write_new(location, raw, unique_name=True)
         entry = CachedMetadata(metadata, raw)
-        self._remember(location, entry)
+        self._cache.put(location, entry)
         return entry
 
     def write_new(self, location: str, payload: bytes, *, unique_name: bool = False) -> None:
@@ -178,8 +169,7 @@ class Storage:
                 self.io_for(location).delete(location)
             except Exception:  # noqa: BLE001 - cleanup must never mask the real outcome
                 pass
-            with self._cache_lock:
-                self._cache.pop(location, None)
+            self._cache.discard(location)
 
     def check_reachable(self, location: str) -> None:
         """Raise unless the store behind ``location`` answers (a missing object is fine)."""

@@ -266,11 +266,16 @@ def test_missing_current_metadata_file_is_503(backend: Backend, app: FastAPI) ->
         assert client.delete(f"{p}/namespaces/faults/tables/t").status_code == 204
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [b'{"format-version": 2, "truncated', b"\x1f\x8b\x08 not really gzip"],
+    ids=["truncated-json", "corrupt-gzip"],
+)
 @pytest.mark.parametrize("backend", ["sqlite-file", "postgres-s3"], indirect=True)
-def test_unreadable_current_metadata_file_is_503(backend: Backend, app: FastAPI) -> None:
+def test_unreadable_current_metadata_file_is_503(backend: Backend, app: FastAPI, payload: bytes) -> None:
     with client_for(app) as client:
         before = make_table(client)["metadata-location"]
-    overwrite_file(backend, before, b'{"format-version": 2, "truncated')
+    overwrite_file(backend, before, payload)
     fresh = create_app(backend.settings)
     with client_for(fresh, admin_of=app) as client:
         p = client.prefix  # type: ignore[attr-defined]
