@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 
 from catalog.config import Settings
@@ -15,7 +19,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings()
     overrides = {k: v for k, v in {"host": args.host, "port": args.port, "workers": args.workers}.items() if v}
     settings = settings.model_copy(update=overrides)
-    from catalog.observability import configure_logging
+    from catalog.observability import configure_logging, logging_config
 
     configure_logging(settings.log_level, settings.log_format)
     # Fail fast (unmigrated database, bad URL) before uvicorn forks workers.
@@ -34,21 +38,49 @@ def _serve(args: argparse.Namespace) -> int:
         f"database {'SQLite (embedded)' if settings.embedded else 'external'})",
         file=sys.stderr,
     )
-    uvicorn.run(
-        "catalog.asgi:app",
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=settings.log_level.lower(),
-        log_config=None,  # keep the JSON logging configured above
-        access_log=False,  # catalog.observability logs each request with its id
-        env_file=None,
-        # uvicorn's 5 s default closes idle keep-alive connections while clients (PyIceberg's
-        # requests session) still reuse them: a request sent as the close lands is reset.
-        # Stay above common client and load-balancer idle timeouts (ALB: 60 s).
-        timeout_keep_alive=75,
-    )
+    metrics_dir = _shared_metrics_dir(settings.workers)
+    # On SIGTERM uvicorn stops accepting connections, lets the requests in flight finish (at most
+    # DATLAKE_SHUTDOWN_TIMEOUT_SECONDS), runs the app's shutdown, then raises the signal again for
+    # the handler that was there before it. Python's default one would end a cleanly stopped
+    # server with "killed by SIGTERM"; this one lets the command return 0.
+    previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
+    try:
+        uvicorn.run(
+            "catalog.asgi:app",
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level.lower(),
+            # Applied in every process that serves: worker processes (--workers N) are fresh interpreters.
+            log_config=logging_config(settings.log_level, settings.log_format),
+            access_log=False,  # catalog.observability logs each request with its id
+            env_file=None,
+            # uvicorn's 5 s default closes idle keep-alive connections while clients (PyIceberg's
+            # requests session) still reuse them: a request sent as the close lands is reset.
+            # Stay above common client and load-balancer idle timeouts (ALB: 60 s).
+            timeout_keep_alive=75,
+            timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if metrics_dir is not None:
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _shared_metrics_dir(workers: int) -> str | None:
+    """A fresh directory where several worker processes keep their metrics, so /metrics reports the
+    sum over all of them whichever process answers (prometheus_client's multiprocess mode).
+
+    Set before uvicorn starts the processes, which inherit it; an operator's own
+    PROMETHEUS_MULTIPROC_DIR is left as it is.
+    """
+    if workers < 2 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return None
+    path = tempfile.mkdtemp(prefix="datlake-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path
 
 
 def _migrate(_args: argparse.Namespace) -> int:

@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `datlake serve` binds.")
     port: int = Field(default=8181, description="Port `datlake serve` binds.")
     workers: int = Field(default=1, ge=1, description="Number of uvicorn worker processes for `datlake serve`.")
+    shutdown_timeout_seconds: int = Field(
+        default=20,
+        ge=1,
+        description="After SIGTERM, how long `datlake serve` lets requests in flight finish (new connections are "
+        "refused) and `datlake worker` its current job; then the requests are cancelled and the job goes back to "
+        "the queue. Keep it below the orchestrator's kill delay (Kubernetes: 30 s).",
+    )
     max_request_bytes: int = Field(default=16 * 1024 * 1024, description="Largest accepted request body.")
     metadata_cache_entries: int = Field(default=2048, ge=0, description="Parsed metadata files kept in memory.")
     idempotency_lifetime_seconds: int = Field(

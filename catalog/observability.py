@@ -73,12 +73,35 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+def make_formatter(kind: str = "json") -> logging.Formatter:
+    """The formatter of every log line: ``json`` (:class:`JsonFormatter`) or ``text``."""
+    return JsonFormatter() if kind == "json" else logging.Formatter("%(levelname)s %(name)s %(message)s")
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+    """One handler on the root logger, to stderr, in ``fmt``."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(make_formatter(fmt))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+def logging_config(level: str = "INFO", fmt: str = "json") -> dict[str, Any]:
+    """What :func:`configure_logging` does, as a :func:`logging.config.dictConfig` dictionary.
+
+    uvicorn applies it in every process it runs the app in: with ``--workers N`` those are
+    fresh interpreters, which never ran the ``datlake serve`` command's own logging setup.
+    """
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"datlake": {"()": f"{__name__}.make_formatter", "kind": fmt}},
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "datlake", "stream": "ext://sys.stderr"}
+        },
+        "root": {"handlers": ["stderr"], "level": level.upper()},
+    }
 
 
 class RequestContext:
