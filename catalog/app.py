@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -27,6 +28,14 @@ from catalog.rest import namespaces as namespace_routes
 from catalog.rest import oauth as oauth_routes
 from catalog.rest import tables as table_routes
 from catalog.rest import views as view_routes
+from catalog.rest.api_docs import (
+    DATLAKE_ERRORS,
+    DESCRIPTION,
+    ICEBERG_ERRORS,
+    OPENAPI_TAGS,
+    install_doc_pages,
+    install_openapi_security,
+)
 from catalog.rest.deps import Services
 from catalog.rest.middleware import BodySizeLimit, IdempotencyKeys
 from catalog.service.commit import CommitService
@@ -118,6 +127,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error_response(500, "InternalServerError", f"Internal error: {type(exc).__name__}")
 
 
+def operation_id(route: APIRoute) -> str:
+    """OpenAPI operationId of a route without one: its function's name in camelCase (the Iceberg
+    spec's own ids, e.g. ``listNamespaces``; routes whose name differs set theirs)."""
+    first, *rest = route.name.split("_")
+    return first + "".join(word.capitalize() for word in rest)
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     """Build the catalog app. Services are created eagerly so a misconfigured server fails at start."""
     settings = settings or Settings()
@@ -132,7 +148,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app = FastAPI(
         title="Datlake Catalog",
         version="0.1.0",
-        description="Apache Iceberg REST catalog (/v1) with the Datlake detached-mode API (/api/v1).",
+        description=DESCRIPTION,
+        openapi_tags=OPENAPI_TAGS,
+        openapi_url="/openapi.json" if settings.api_docs_enabled else None,
+        docs_url=None,  # served from local assets by install_doc_pages, not from a CDN
+        redoc_url=None,
+        generate_unique_id_function=operation_id,
         lifespan=lifespan,
     )
     app.state.services = services
@@ -141,13 +162,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(health_routes.router)
     app.include_router(oauth_routes.router)
     # Every catalog route authenticates first (401 before anything else); routes then authorize.
-    app.include_router(config_routes.router, dependencies=AUTHENTICATED)
-    app.include_router(namespace_routes.router, dependencies=AUTHENTICATED)
-    app.include_router(table_routes.router, dependencies=AUTHENTICATED)
-    app.include_router(credential_routes.router, dependencies=AUTHENTICATED)
-    app.include_router(view_routes.router, dependencies=AUTHENTICATED)
-    app.include_router(admin_routes.router, dependencies=AUTHENTICATED)
+    for routes in (config_routes, namespace_routes, table_routes, credential_routes, view_routes):
+        app.include_router(routes.router, dependencies=AUTHENTICATED, responses=ICEBERG_ERRORS)
+    app.include_router(admin_routes.router, dependencies=AUTHENTICATED, responses=DATLAKE_ERRORS)
     detached = install_detached_mode(app, services)  # /api/v1 tables and register-snapshot jobs
+    install_openapi_security(app)
+    if settings.api_docs_enabled:
+        install_doc_pages(app)
     app.add_middleware(IdempotencyKeys, store=services.store, lifetime_seconds=settings.idempotency_lifetime_seconds)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(AuditMiddleware, sink=services.access.access)

@@ -1,4 +1,4 @@
-"""The ``datlake`` command: serve, migrate (and, as later parts land, worker and admin)."""
+"""The ``datlake`` command: serve, migrate, worker, admin, openapi."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import signal
 import sys
 import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from catalog.config import Settings
 
@@ -102,6 +103,20 @@ def _worker(args: argparse.Namespace) -> int:
     return run_worker(settings, burst=args.burst)
 
 
+def _openapi(args: argparse.Namespace) -> int:
+    from catalog.openapi_doc import render
+
+    document = render()
+    if args.output == "-":
+        sys.stdout.write(document)
+        return 0
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(document, encoding="utf-8")
+    print(f"wrote {output}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="datlake", description="Datlake Catalog server and administration")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -115,6 +130,15 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run register-snapshot jobs from the Redis queue (RQ)")
     worker.add_argument("--burst", action="store_true", help="exit once the queue is empty")
     worker.set_defaults(func=_worker)
+    openapi = commands.add_parser(
+        "openapi", help="write the OpenAPI document of the catalog's HTTP API (no services needed)"
+    )
+    openapi.add_argument(
+        "--output",
+        default="openapi/datlake-catalog.json",
+        help="file to write, or - for standard output (default: openapi/datlake-catalog.json)",
+    )
+    openapi.set_defaults(func=_openapi)
     from catalog.admin_cli import add_admin_parser
 
     add_admin_parser(commands)

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     idempotency_lifetime_seconds: int = Field(
         default=1800, ge=0, description="How long an Idempotency-Key outcome is remembered."
     )
+    api_docs_enabled: bool = Field(
+        default=True,
+        description="Serve /openapi.json, Swagger UI (/docs) and ReDoc (/redoc) without authentication: they "
+        "describe the API and expose no catalog data. false: none of the three.",
+    )
     # --- detached mode (/api/v1) and register-snapshot jobs ---
     default_namespace: str = Field(
         default="default", description="Namespace of tables named without a dot in /api/v1 (`sales_q1`)."

@@ -19,7 +19,7 @@ from catalog.authz.model import Action, Privilege, Securable
 from catalog.persistence.access_store import CredentialRow, PrincipalRow, RoleRow
 from catalog.service.access import AccessService
 
-router = APIRouter(prefix="/api/v1/admin", tags=["Administration"])
+router = APIRouter(prefix="/api/v1/admin", tags=["Admin"])
 
 
 def get_access(request: Request) -> AccessService:

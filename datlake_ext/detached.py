@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from catalog.rest.api_docs import DATLAKE_ERRORS
 from catalog.rest.deps import Services
 from catalog.service.detached import DetachedService
 from datlake_ext import jobs, tables
@@ -18,6 +19,6 @@ def install(app: FastAPI, services: Services) -> DetachedMode:
         runtime.start_reaper()  # embedded: this process runs the jobs, so it also recovers them after a crash
     mode = DetachedMode(DetachedService(services.settings, services.store, services.storage, services.tables), runtime)
     app.state.detached = mode
-    app.include_router(tables.router)
-    app.include_router(jobs.router)
+    app.include_router(tables.router, responses=DATLAKE_ERRORS)
+    app.include_router(jobs.router, responses=DATLAKE_ERRORS)
     return mode

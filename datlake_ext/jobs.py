@@ -13,7 +13,7 @@ from catalog.service.jobs import RegisterRequest
 from datlake_ext.deps import NEXT_PAGE_HEADER, DetachedDep, JobsDep, is_admin
 from datlake_ext.schemas import JobAccepted, JobDetail, RegisterSnapshotRequest
 
-router = APIRouter(prefix="/api/v1", tags=["Datlake: jobs"])
+router = APIRouter(prefix="/api/v1", tags=["Jobs"])
 
 
 @router.post(

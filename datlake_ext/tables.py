@@ -16,7 +16,7 @@ from catalog.service.detached import DetachedService
 from datlake_ext.deps import NEXT_PAGE_HEADER, DetachedDep
 from datlake_ext.schemas import SnapshotDetail, SnapshotItem, TableItem
 
-router = APIRouter(prefix="/api/v1", tags=["Datlake: tables"])
+router = APIRouter(prefix="/api/v1", tags=["Detached mode"])
 
 PageToken = Annotated[str | None, Query(description="`X-Next-Page-Token` of the previous page.")]
 PageSize = Annotated[int | None, Query(ge=1, le=10000, description="At most this many items (default: all).")]
@@ -27,7 +27,11 @@ def _require_select(principal: Principal, authorizer: Authorizer, detached: Deta
     authorizer.require(principal, Action.LOAD_TABLE, Securable.table(detached.warehouse().id, namespace, name))
 
 
-@router.get("/tables", summary="List the tables the caller may see, with their latest snapshot ids")
+@router.get(
+    "/tables",
+    summary="List the tables the caller may see, with their latest snapshot ids",
+    operation_id="listDetachedTables",
+)
 def list_tables(
     principal: CurrentPrincipal,
     authorizer: AuthorizerDep,

@@ -9,7 +9,7 @@ from fastapi.routing import APIRoute
 from catalog import errors
 from catalog.rest.deps import ServicesDep
 
-router = APIRouter(prefix="/v1", tags=["Configuration API"])
+router = APIRouter(prefix="/v1", tags=["Configuration"])
 
 
 def served_endpoints(request: Request) -> list[str]:

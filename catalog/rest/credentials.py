@@ -20,13 +20,14 @@ from catalog.auth.deps import CurrentPrincipal
 from catalog.auth.principal import Principal
 from catalog.authz.model import Action, Securable
 from catalog.persistence.store import Warehouse
+from catalog.rest.api_docs import error_responses
 from catalog.rest.deps import BodyDep, Services, ServicesDep, WarehouseDep, parse_body
 from catalog.rest.models import _Body
 from catalog.service.credentials import Delegation, SignedRequest, TableAccess, TableRoutes, access_level
 from catalog.service.identifiers import check_entity_name, parse_namespace_path
 from catalog.service.tables import LoadedTable
 
-router = APIRouter(prefix="/v1/{prefix}", tags=["Catalog API: access delegation"])
+router = APIRouter(prefix="/v1/{prefix}", tags=["Access delegation"])
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,11 @@ def load_credentials(
     return {"storage-credentials": vended}
 
 
-@router.post("/namespaces/{namespace}/tables/{table}/sign", summary="Sign an S3 request for the table's own files")
+@router.post(
+    "/namespaces/{namespace}/tables/{table}/sign",
+    summary="Sign an S3 request for the table's own files",
+    responses=error_responses(406),
+)
 def sign_request(
     principal: CurrentPrincipal,
     services: ServicesDep,

@@ -9,11 +9,12 @@ from pydantic import AfterValidator
 
 from catalog.auth.deps import CurrentPrincipal
 from catalog.authz.model import Action, Securable
+from catalog.rest.api_docs import error_responses
 from catalog.rest.deps import BodyDep, ServicesDep, WarehouseDep, parse_body
 from catalog.rest.models import CreateNamespaceRequest, UpdateNamespacePropertiesRequest
 from catalog.service.identifiers import check_namespace, parse_namespace_path
 
-router = APIRouter(prefix="/v1/{prefix}", tags=["Catalog API: namespaces"])
+router = APIRouter(prefix="/v1/{prefix}", tags=["Namespaces"])
 
 MAX_PAGE_SIZE = 10_000
 # The spec sets no maximum: pageSize is an upper bound, so a larger one is served as MAX_PAGE_SIZE.
@@ -43,7 +44,7 @@ def list_namespaces(
     return body
 
 
-@router.post("/namespaces", summary="Create a namespace")
+@router.post("/namespaces", summary="Create a namespace", responses=error_responses(409))
 def create_namespace(
     principal: CurrentPrincipal, services: ServicesDep, warehouse: WarehouseDep, body: BodyDep
 ) -> dict[str, object]:
@@ -54,7 +55,7 @@ def create_namespace(
     return {"namespace": list(created.levels), "properties": created.properties}
 
 
-@router.get("/namespaces/{namespace}", summary="Load a namespace's properties")
+@router.get("/namespaces/{namespace}", summary="Load a namespace's properties", operation_id="loadNamespaceMetadata")
 def load_namespace(
     principal: CurrentPrincipal, services: ServicesDep, warehouse: WarehouseDep, namespace: str
 ) -> dict[str, object]:
@@ -74,7 +75,9 @@ def namespace_exists(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.delete("/namespaces/{namespace}", status_code=204, summary="Drop an empty namespace")
+@router.delete(
+    "/namespaces/{namespace}", status_code=204, summary="Drop an empty namespace", responses=error_responses(409)
+)
 def drop_namespace(
     principal: CurrentPrincipal, services: ServicesDep, warehouse: WarehouseDep, namespace: str
 ) -> Response:
@@ -84,7 +87,12 @@ def drop_namespace(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/namespaces/{namespace}/properties", summary="Set or remove namespace properties")
+@router.post(
+    "/namespaces/{namespace}/properties",
+    summary="Set or remove namespace properties",
+    operation_id="updateProperties",
+    responses=error_responses(422),
+)
 def update_namespace_properties(
     principal: CurrentPrincipal, services: ServicesDep, warehouse: WarehouseDep, namespace: str, body: BodyDep
 ) -> dict[str, list[str]]:

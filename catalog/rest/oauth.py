@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from catalog import audit, errors
 from catalog.auth.authenticator import Authenticator
 from catalog.auth.principal import Principal
+from catalog.rest.api_docs import TOKEN_REQUEST_BODY, TOKEN_RESPONSES
 
 router = APIRouter(prefix="/v1", tags=["OAuth2"])
 
@@ -61,7 +62,13 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
     return unquote_plus(client_id), unquote_plus(secret)
 
 
-@router.post("/oauth/tokens", summary="Exchange client credentials or a token for an access token")
+@router.post(
+    "/oauth/tokens",
+    summary="Exchange client credentials or a token for an access token",
+    operation_id="getToken",
+    responses=TOKEN_RESPONSES,
+    openapi_extra={"requestBody": TOKEN_REQUEST_BODY},
+)
 async def issue_token(request: Request) -> JSONResponse:
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("application/x-www-form-urlencoded") and not content_type.startswith(

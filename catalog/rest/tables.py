@@ -14,6 +14,7 @@ from catalog.auth.principal import Principal
 from catalog.authz.commits import commit_privileges, creates_table
 from catalog.authz.model import Action, Privilege, Securable, SecurableType
 from catalog.persistence.store import Warehouse
+from catalog.rest.api_docs import error_responses
 from catalog.rest.credentials import DelegationDep
 from catalog.rest.deps import (
     BodyDep,
@@ -38,7 +39,7 @@ from catalog.service.identifiers import check_entity_name, check_namespace, pars
 from catalog.service.tables import LoadedTable
 from catalog.storage.fileio import CachedMetadata
 
-router = APIRouter(prefix="/v1/{prefix}", tags=["Catalog API: tables"])
+router = APIRouter(prefix="/v1/{prefix}", tags=["Tables"])
 
 SnapshotMode = Literal["all", "refs"]
 
@@ -113,7 +114,9 @@ def list_tables(
     return identifiers_page(levels, page)
 
 
-@router.post("/namespaces/{namespace}/tables", summary="Create a table (or stage its creation)")
+@router.post(
+    "/namespaces/{namespace}/tables", summary="Create a table (or stage its creation)", responses=error_responses(409)
+)
 def create_table(
     principal: CurrentPrincipal,
     services: ServicesDep,
@@ -142,7 +145,11 @@ def create_table(
     return table_response(services, warehouse, loaded, access=access)
 
 
-@router.post("/namespaces/{namespace}/register", summary="Register an existing metadata file as a table")
+@router.post(
+    "/namespaces/{namespace}/register",
+    summary="Register an existing metadata file as a table",
+    responses=error_responses(409),
+)
 def register_table(
     principal: CurrentPrincipal, services: ServicesDep, warehouse: WarehouseDep, namespace: str, body: BodyDep
 ) -> Response:
@@ -189,7 +196,12 @@ def table_exists(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/namespaces/{namespace}/tables/{table}", summary="Commit updates to a table")
+@router.post(
+    "/namespaces/{namespace}/tables/{table}",
+    summary="Commit updates to a table",
+    operation_id="updateTable",
+    responses=error_responses(409),
+)
 def commit_table(
     principal: CurrentPrincipal,
     services: ServicesDep,
@@ -225,7 +237,12 @@ def drop_table(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/tables/rename", status_code=204, summary="Rename a table, also across namespaces")
+@router.post(
+    "/tables/rename",
+    status_code=204,
+    summary="Rename a table, also across namespaces",
+    responses=error_responses(409),
+)
 def rename_table(
     principal: CurrentPrincipal, services: ServicesDep, warehouse: WarehouseDep, body: BodyDep
 ) -> Response:
@@ -265,7 +282,12 @@ def report_metrics(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/transactions/commit", status_code=204, summary="Commit updates to several tables atomically")
+@router.post(
+    "/transactions/commit",
+    status_code=204,
+    summary="Commit updates to several tables atomically",
+    responses=error_responses(409),
+)
 def commit_transaction(
     principal: CurrentPrincipal, services: ServicesDep, warehouse: WarehouseDep, body: BodyDep
 ) -> Response:

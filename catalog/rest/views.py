@@ -10,13 +10,14 @@ from pyiceberg.view.metadata import ViewVersion
 from catalog import errors
 from catalog.auth.deps import CurrentPrincipal
 from catalog.authz.model import Action, Securable, SecurableType
+from catalog.rest.api_docs import error_responses
 from catalog.rest.deps import BodyDep, ServicesDep, WarehouseDep, identifiers_page, metadata_result, parse_body
 from catalog.rest.models import RenameTableRequest, TableIdentifierBody
 from catalog.rest.namespaces import PageSize, PageToken
 from catalog.service.identifiers import check_entity_name, check_namespace, parse_namespace_path
 from catalog.service.views import AssertViewUUID, LoadedView, ViewUpdate
 
-router = APIRouter(prefix="/v1/{prefix}", tags=["Catalog API: views"])
+router = APIRouter(prefix="/v1/{prefix}", tags=["Views"])
 
 
 class _Body(BaseModel):
@@ -72,7 +73,7 @@ def list_views(
     return identifiers_page(levels, page)
 
 
-@router.post("/namespaces/{namespace}/views", summary="Create a view")
+@router.post("/namespaces/{namespace}/views", summary="Create a view", responses=error_responses(409))
 def create_view(
     principal: CurrentPrincipal, services: ServicesDep, warehouse: WarehouseDep, namespace: str, body: BodyDep
 ) -> Response:
@@ -91,7 +92,11 @@ def create_view(
     return view_response(loaded)
 
 
-@router.post("/namespaces/{namespace}/register-view", summary="Register an existing metadata file as a view")
+@router.post(
+    "/namespaces/{namespace}/register-view",
+    summary="Register an existing metadata file as a view",
+    responses=error_responses(409),
+)
 def register_view(
     principal: CurrentPrincipal, services: ServicesDep, warehouse: WarehouseDep, namespace: str, body: BodyDep
 ) -> Response:
@@ -121,7 +126,11 @@ def view_exists(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/namespaces/{namespace}/views/{view}", summary="Replace a view (commit view updates)")
+@router.post(
+    "/namespaces/{namespace}/views/{view}",
+    summary="Replace a view (commit view updates)",
+    responses=error_responses(409),
+)
 def replace_view(
     principal: CurrentPrincipal,
     services: ServicesDep,
@@ -151,7 +160,9 @@ def drop_view(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/views/rename", status_code=204, summary="Rename a view, also across namespaces")
+@router.post(
+    "/views/rename", status_code=204, summary="Rename a view, also across namespaces", responses=error_responses(409)
+)
 def rename_view(principal: CurrentPrincipal, services: ServicesDep, warehouse: WarehouseDep, body: BodyDep) -> Response:
     request = parse_body(RenameTableRequest, body)
     source = Securable.view(warehouse.id, check_namespace(request.source.namespace), request.source.name)
