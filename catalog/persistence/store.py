@@ -118,6 +118,17 @@ _ENTITY_BY_NAME = (
     )
 )
 
+# The compare-and-swap of every commit, also built once.
+_SWAP_POINTER = (
+    update(entities)
+    .where(entities.c.id == bindparam("entity_id"), entities.c.metadata_location == bindparam("expected"))
+    .values(
+        metadata_location=bindparam("new"),
+        previous_metadata_location=bindparam("expected"),
+        updated_at=bindparam("now"),
+    )
+)
+
 
 class CatalogStore:
     """Repository over the catalog database."""
@@ -401,9 +412,7 @@ class CatalogStore:
                         raise errors.AlreadyExists(f"Table or view already exists: {swap.name}") from exc
                     continue
                 result = conn.execute(
-                    update(entities)
-                    .where(entities.c.id == swap.entity_id, entities.c.metadata_location == swap.expected)
-                    .values(metadata_location=swap.new, previous_metadata_location=swap.expected, updated_at=now)
+                    _SWAP_POINTER, {"entity_id": swap.entity_id, "expected": swap.expected, "new": swap.new, "now": now}
                 )
                 if result.rowcount != 1:
                     raise errors.ConcurrentCommit("The table was changed by a concurrent commit; refresh and retry")
