@@ -44,7 +44,9 @@ class Settings(BaseSettings):
     s3_region: str = Field(default="us-east-1", description="S3 region.")
     s3_path_style_access: bool = Field(default=True, description="Use path-style S3 addressing (MinIO, SeaweedFS).")
     redis_url: str | None = Field(default=None, description="Redis URL for the job queue. Unset: jobs run in-process.")
-    host: str = Field(default="127.0.0.1", description="Address `datlake serve` binds.")
+    host: str = Field(
+        default="127.0.0.1", description="Address `datlake serve` (and the metrics port of `datlake worker`) binds."
+    )
     port: int = Field(default=8181, description="Port `datlake serve` binds.")
     workers: int = Field(default=1, ge=1, description="Number of uvicorn worker processes for `datlake serve`.")
     shutdown_timeout_seconds: int = Field(
@@ -84,6 +86,13 @@ class Settings(BaseSettings):
     job_timeout_seconds: int = Field(default=3600, ge=1, description="Longest a register-snapshot job may run.")
     register_threads: int = Field(
         default=16, ge=1, description="Objects a register-snapshot job checks and reads footers of in parallel."
+    )
+    worker_metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port on which `datlake worker` serves its Prometheus metrics (job attempts by outcome, their "
+        "durations) at /metrics, bound to DATLAKE_HOST. Unset: not served.",
     )
 
     log_level: str = Field(default="INFO", description="Log level of the server and worker.")

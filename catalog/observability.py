@@ -34,10 +34,16 @@ LATENCY = Histogram(
 )
 COMMITS = Counter("datlake_commits_total", "Table commits by outcome", ["outcome"])
 COMMIT_CONFLICTS = Counter("datlake_commit_conflicts_total", "Commit attempts that lost a compare-and-swap race")
-JOBS = Counter("datlake_jobs_total", "Register-snapshot jobs finished, by outcome", ["outcome"])
+JOBS = Counter(
+    "datlake_jobs_total",
+    "Register-snapshot job attempts run by this process, by outcome: completed, failed, retried (transient "
+    "failure, queued again), interrupted (the worker stopped; queued again), lost (presumed dead and replaced), "
+    "error (the outcome could not be recorded)",
+    ["outcome"],
+)
 JOB_DURATION = Histogram(
     "datlake_job_duration_seconds",
-    "Register-snapshot job run time",
+    "Run time of register-snapshot job attempts, by outcome",
     ["outcome"],
     buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
 )

@@ -165,6 +165,13 @@ class Worker:
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
 
+    def terminate(self, timeout: float = 60.0) -> tuple[int, float]:
+        """SIGTERM, as an orchestrator stops a worker; its exit code and how long it took to exit."""
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=timeout)
+        return code, time.monotonic() - started
+
     def stop(self) -> None:
         if self.process.poll() is not None:
             return

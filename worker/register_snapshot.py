@@ -17,6 +17,10 @@ Steps (each attempt of a job):
 
 The job id is written into the snapshot summary (``datlake.job-id``): a worker that died after
 its commit but before recording it is recognised on the next attempt, and nothing is added twice.
+
+A worker asked to stop (SIGTERM) lets the attempt go on until ``DATLAKE_SHUTDOWN_TIMEOUT_SECONDS``
+have passed; an attempt still running then gives up at its next checkpoint (between footer reads,
+before committing) and hands the job back to the queue, so another worker runs it at once.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from pyiceberg.typedef import Identifier
 
 from catalog import errors
 from catalog.config import Settings
+from catalog.observability import JOB_DURATION, JOBS
 from catalog.persistence.jobs import JobRow
 from catalog.persistence.store import TABLE, VIEW, CatalogStore, Warehouse
 from catalog.service.commit import CommitService, TableChange
@@ -88,6 +93,34 @@ class JobFailed(Exception):
 
 class JobLost(Exception):
     """This attempt no longer owns the job (it was presumed dead and requeued)."""
+
+
+class JobInterrupted(Exception):
+    """The worker is stopping and the attempt did not finish in time: the job goes back to the queue."""
+
+
+class StopRequest:
+    """Whether this process was asked to stop, and until when running attempts may still go on."""
+
+    def __init__(self) -> None:
+        self._deadline: float | None = None
+        self._lock = threading.Lock()
+
+    def request(self, grace_seconds: float) -> None:
+        """Ask running attempts to finish within ``grace_seconds`` (the first request sets the deadline)."""
+        with self._lock:
+            if self._deadline is None:
+                self._deadline = time.monotonic() + grace_seconds
+
+    @property
+    def expired(self) -> bool:
+        deadline = self._deadline
+        return deadline is not None and time.monotonic() >= deadline
+
+    def check(self) -> None:
+        """A checkpoint: raise :class:`JobInterrupted` once the deadline has passed."""
+        if self.expired:
+            raise JobInterrupted()
 
 
 class _Conflict(Exception):
@@ -166,10 +199,16 @@ def read_footer(objects: ObjectStore, info: ObjectInfo) -> Footer:
     return Footer(location, size, metadata)
 
 
-def read_footers(objects: ObjectStore, files: Sequence[ObjectInfo], threads: int) -> list[Footer]:
-    """All footers, read in parallel; every unusable object is reported (the first few by name)."""
+def read_footers(
+    objects: ObjectStore, files: Sequence[ObjectInfo], threads: int, checkpoint: Callable[[], None] = lambda: None
+) -> list[Footer]:
+    """All footers, read in parallel; every unusable object is reported (the first few by name).
+
+    ``checkpoint`` runs before each read; what it raises stops the reading.
+    """
 
     def attempt(info: ObjectInfo) -> Footer | JobFailed:
+        checkpoint()
         try:
             return read_footer(objects, info)
         except JobFailed as exc:
@@ -392,6 +431,11 @@ class RegisterSnapshot:
         self.commits = commits
         self.jobs = jobs
         self.objects = ObjectStore(storage)
+        self.stop = StopRequest()
+
+    def request_stop(self, grace_seconds: float) -> None:
+        """This process is stopping: a running attempt may go on for ``grace_seconds``, then hands its job back."""
+        self.stop.request(grace_seconds)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -403,32 +447,55 @@ class RegisterSnapshot:
             return
         log.info("job %s: attempt %d, %s %s into %s", job.id, job.attempts, job.mode, job.uri, job.table_name)
         started = time.monotonic()
+        outcome = "error"  # an exception escaped: the outcome could not be recorded (RQ retries the call)
+        try:
+            outcome = self._attempt(job)
+        except (KeyboardInterrupt, SystemExit):
+            outcome = "interrupted"
+            raise
+        finally:
+            elapsed = time.monotonic() - started
+            JOBS.labels(outcome).inc()
+            JOB_DURATION.labels(outcome).observe(elapsed)
+
+    def _attempt(self, job: JobRow) -> str:
+        """Run one claimed attempt and record its outcome on the job row; return that outcome."""
         with _Heartbeat(self.jobs, job, self.settings.job_heartbeat_seconds) as heartbeat:
             try:
                 snapshot_id = self.register(job, heartbeat.owned)
             except JobLost:
                 log.warning("job %s: attempt %d lost the job to another attempt", job.id, job.attempts)
-                return
+                return "lost"
+            except JobInterrupted:
+                log.warning("job %s: the worker is stopping; attempt %d hands the job back", job.id, job.attempts)
+                self.jobs.release(job, f"attempt {job.attempts} stopped with its worker; the job runs again")
+                return "interrupted"
             except JobFailed as exc:
                 log.info("job %s failed: %s", job.id, exc.message)
                 self.jobs.fail(job, exc.message)
-                return
+                return "failed"
             except (errors.StorageUnavailable, errors.DatabaseUnavailable) as exc:
                 log.warning("job %s: transient failure: %s", job.id, exc.message)
                 self.jobs.retry_later(job, exc.message)
-                return
+                return "retried" if job.attempts < self.settings.job_max_attempts else "failed"
             except errors.CatalogError as exc:
                 self.jobs.fail(job, exc.message)
-                return
+                return "failed"
             except Exception as exc:
                 if type(exc).__name__ == "JobTimeoutException":
                     self.jobs.fail(job, f"The job took longer than {self.settings.job_timeout_seconds} s")
-                    return
+                    return "failed"
                 log.exception("job %s: unexpected error", job.id)
                 self.jobs.fail(job, f"Internal error: {type(exc).__name__}: {exc}")
-                return
+                return "failed"
+            except (KeyboardInterrupt, SystemExit):
+                # A forced stop (a second SIGTERM) interrupts the attempt anywhere; the commit is atomic and
+                # a job already committed is recognised by its id, so handing it back now is safe.
+                self.jobs.release(job, f"attempt {job.attempts} stopped with its worker; the job runs again")
+                raise
             self.jobs.complete(job, snapshot_id)
-        log.info("job %s completed: snapshot %s in %.2f s", job.id, snapshot_id, time.monotonic() - started)
+        log.info("job %s completed: snapshot %s", job.id, snapshot_id)
+        return "completed"
 
     def committed_snapshot(self, job: JobRow) -> str | None:
         """The snapshot this job already committed, if any (used when its worker died)."""
@@ -460,10 +527,11 @@ class RegisterSnapshot:
         clock = time.monotonic()
         listing = list_objects(self.objects, uri)
         listed = time.monotonic()
-        footers = read_footers(self.objects, listing.files, self.settings.register_threads)
+        footers = read_footers(self.objects, listing.files, self.settings.register_threads, self.stop.check)
         read = time.monotonic()
         given = parse_schema(job.schema) if job.schema is not None else None
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            self.stop.check()
             try:
                 snapshot_id = self._commit(job, warehouse, footers, listing.pattern, given, owned)
                 log.info(
@@ -553,6 +621,9 @@ class RegisterSnapshot:
                 producer.delete_data_file(data_file)
             for data_file in to_add:
                 producer.append_data_file(data_file)
+        if self.stop.expired:
+            _discard_written_files(producer)
+            raise JobInterrupted()
         if not owned():
             _discard_written_files(producer)
             raise JobLost(job.id)

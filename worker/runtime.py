@@ -44,9 +44,12 @@ class JobRuntime:
             self.reaper = Reaper(self.jobs.reap, interval).start()
 
     def close(self) -> None:
+        """Stop the reaper and the queue; a job running in this process (embedded mode) gets
+        ``shutdown_timeout_seconds`` to finish, then goes back to the queue."""
         if self._closed:
             return
         self._closed = True
+        self.runner.request_stop(self.settings.shutdown_timeout_seconds)
         if self.reaper is not None:
             self.reaper.close()
         self.queue.close()

@@ -244,6 +244,17 @@ class JobService:
             return True
         return False
 
+    def release(self, job: JobRow, reason: str) -> bool:
+        """Give the job back to the queue now: its worker is stopping before the attempt could finish.
+
+        Unlike :meth:`retry_later` this never fails the job (stopping a worker is not the job's fault);
+        the next attempt starts at once instead of after ``job_stale_seconds`` of silence.
+        """
+        if self.jobs.requeue(job.id, job.attempts, reason):
+            self._enqueue(job.id, job.attempts + 1)
+            return True
+        return False
+
     # --- reaping ----------------------------------------------------------------------------------
 
     def _is_stale(self, job: JobRow) -> bool:

@@ -2,8 +2,12 @@
 
 Covers what only a separate worker can show: a 100-file prefix becoming one snapshot, workers
 killed with SIGKILL in the middle of a job (retried to completion, or failed once the attempts
-are used up; never stuck ``running``, never a partial snapshot), and concurrent jobs racing on
-one table (each commit lands exactly once).
+are used up; never stuck ``running``, never a partial snapshot), workers stopped with SIGTERM
+(the job finishes, or goes back to the queue when the grace period ends), concurrent jobs racing
+on one table (each commit lands exactly once), and the worker's own metrics endpoint.
+
+Jobs are made slow, where a test needs them in flight, by a TCP proxy in front of the S3 server
+that holds the requests for the data files (tests/delay_proxy.py).
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from catalog.app import create_app
 from tests.conftest import Backend, admin_credentials
+from tests.delay_proxy import DelayProxy
 from tests.detached_support import (
     Workers,
     latest,
@@ -35,6 +41,7 @@ from tests.detached_support import (
 )
 from tests.engines import duckdb_connection, duckdb_s3_secret
 from tests.integration.helpers import assert_error
+from tests.services import free_port
 
 __all__ = ["redis_url", "workers"]  # fixtures used by the tests below
 
@@ -176,6 +183,87 @@ def test_worker_killed_on_the_last_attempt_fails_the_job(make_lake: Callable[...
     assert job["status"] == "failed" and "stopped responding" in job["error"], job
     assert job["finished_at"] is not None and job["snapshot_id"] is None
     assert_error(lake.client.get("/api/v1/tables/doomed/snapshots/latest"), 404)
+
+
+@pytest.fixture
+def slow_s3(make_lake: Callable[..., RqLake]) -> Iterator[Callable[[RqLake], DelayProxy]]:
+    """A delay proxy in front of a lake's S3 server (no rules until a test adds some)."""
+    proxies: list[DelayProxy] = []
+
+    def make(lake: RqLake) -> DelayProxy:
+        proxies.append(DelayProxy(lake.s3.endpoint).start())
+        return proxies[-1]
+
+    yield make
+    for proxy in proxies:
+        proxy.close()
+
+
+def _one_snapshot_of(lake: RqLake, table: str, files: int) -> None:
+    snap = latest(lake.client, table)
+    assert (snap["data_files"], snap["record_count"]) == (files, files)
+    assert len(lake.client.get(f"/api/v1/tables/{table}/snapshots").json()) == 1
+    assert lake.count(snap["uri"]) == (files, sum(range(files)))
+
+
+def test_worker_stopped_with_sigterm_finishes_its_job_first(
+    make_lake: Callable[..., RqLake], workers: Workers, slow_s3: Callable[[RqLake], DelayProxy]
+) -> None:
+    lake = make_lake()
+    put_many(lake.s3, lake.root + "landing/", 40, rows_per_file=1)
+    proxy = slow_s3(lake)
+    proxy.hold("/landing/part-", seconds=0.05)  # every request for a data file: ~4 s of footer reads
+    worker = workers.start(lake.backend.settings, register_threads="1", s3_endpoint=proxy.url)
+    job_id = register(lake.client, "finished", lake.root + "landing/")["job_id"]
+    _wait_for_status(lake, job_id, "running")
+    assert proxy.held.wait(10)
+    code, took = worker.terminate()
+    assert code == 0, workers.logs()
+    job = lake.client.get(f"/api/v1/jobs/{job_id}").json()
+    assert job["status"] == "completed" and job["attempts"] == 1, (job, workers.logs())
+    assert took > 1.0, took  # it waited for the job (no new job was taken: the queue was empty anyway)
+    _one_snapshot_of(lake, "finished", 40)
+
+
+def test_worker_stopped_with_sigterm_hands_a_long_job_back_after_the_grace_period(
+    make_lake: Callable[..., RqLake], workers: Workers, slow_s3: Callable[[RqLake], DelayProxy]
+) -> None:
+    lake = make_lake(job_stale_seconds=600.0)  # nothing but the stopping worker may requeue the job
+    put_many(lake.s3, lake.root + "landing/", 40, rows_per_file=1)
+    proxy = slow_s3(lake)
+    proxy.hold("/landing/part-", seconds=0.5)  # > 20 s of footer reads
+    slow = workers.start(
+        lake.backend.settings, register_threads="1", s3_endpoint=proxy.url, shutdown_timeout_seconds="2"
+    )
+    job_id = register(lake.client, "handed-back", lake.root + "landing/")["job_id"]
+    _wait_for_status(lake, job_id, "running")
+    assert proxy.held.wait(10)
+    code, took = slow.terminate()
+    assert code == 0, workers.logs()
+    assert 2.0 <= took < 8.0, took  # the grace period, then the next checkpoint (one held footer read)
+    job = lake.client.get(f"/api/v1/jobs/{job_id}").json()
+    assert job["status"] == "queued" and job["attempts"] == 1, (job, workers.logs())
+    assert "stopped with its worker" in job["error"]
+    assert_error(lake.client.get("/api/v1/tables/handed-back/snapshots/latest"), 404)  # nothing half-committed
+
+    workers.start(lake.backend.settings)  # straight to S3: takes the queued attempt 2 at once
+    job = wait_for_job(lake.client, job_id, timeout=60)
+    assert job["status"] == "completed" and job["attempts"] == 2, (job, workers.logs())
+    _one_snapshot_of(lake, "handed-back", 40)
+
+
+def test_worker_serves_job_outcomes_and_durations(make_lake: Callable[..., RqLake], workers: Workers) -> None:
+    lake = make_lake()
+    port = free_port()
+    workers.start(lake.backend.settings, worker_metrics_port=str(port))
+    good = put_parquet(lake.s3, lake.root + "good.parquet", rows_table(0, 3))
+    assert run_job(lake.client, "measured", good)["status"] == "completed"
+    assert run_job(lake.client, "measured", lake.root + "missing.parquet")["status"] == "failed"
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    assert 'datlake_jobs_total{outcome="completed"} 1.0' in text, text
+    assert 'datlake_jobs_total{outcome="failed"} 1.0' in text
+    assert 'datlake_job_duration_seconds_count{outcome="completed"} 1.0' in text
+    assert 'datlake_job_duration_seconds_bucket{le="600.0",outcome="completed"} 1.0' in text
 
 
 def test_concurrent_jobs_on_one_table_all_land_once(make_lake: Callable[..., RqLake], workers: Workers) -> None:
