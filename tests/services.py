@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -36,6 +37,29 @@ def unavailable(what: str, why: str) -> None:
     if IN_CI:
         pytest.fail(f"{message} (CI=true: services are required)", pytrace=False)
     pytest.skip(message)
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def shared_dirs() -> list[Path]:
+    """Where the project's shared directory (tools, specs) may be: ``$DATLAKE_SHARED_DIR``,
+    ``/work/shared``, or ``shared`` next to the repository (as CI lays it)."""
+    candidates = []
+    if explicit := os.environ.get("DATLAKE_SHARED_DIR"):
+        candidates.append(Path(explicit))
+    candidates += [Path("/work/shared"), REPO.parent / "shared"]
+    return list(dict.fromkeys(candidates))
+
+
+def shared_file(relative: str, what: str) -> Path:
+    """``relative`` in the first shared directory that has it; skip (or fail under CI) without it."""
+    for directory in shared_dirs():
+        if (directory / relative).is_file():
+            return directory / relative
+    looked = ", ".join(str(d) for d in shared_dirs())
+    unavailable(what, f"{relative} is in none of the shared directories ({looked})")
+    raise AssertionError("unreachable")
 
 
 def free_port() -> int:

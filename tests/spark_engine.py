@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tests.services import S3Server, unavailable
+from tests.services import S3Server, shared_dirs, unavailable
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -33,14 +33,6 @@ REPO = Path(__file__).resolve().parent.parent
 CACHE_DIR = Path.home() / ".cache" / "datlake" / "spark-iceberg"
 RUNTIME_JAR = "iceberg-spark-runtime-3.5_2.12-1.10.2.jar"
 SHADED_DEPS_JAR = "iceberg-1.10.2-missing-shaded-deps.jar"
-
-
-def _shared_dirs() -> list[Path]:
-    candidates = []
-    if explicit := os.environ.get("DATLAKE_SHARED_DIR"):
-        candidates.append(Path(explicit))
-    candidates += [Path("/work/shared"), REPO.parent / "shared"]
-    return candidates
 
 
 def _complete(jars: Path) -> bool:
@@ -58,10 +50,10 @@ def spark_jars_dir() -> Path:
     if _complete(jars) and (jars / ".complete").exists():
         return jars
     script = next(
-        (d / "tools" / "spark-iceberg" / "fetch-jars.sh" for d in _shared_dirs() if (d / "tools").is_dir()), None
+        (d / "tools" / "spark-iceberg" / "fetch-jars.sh" for d in shared_dirs() if (d / "tools").is_dir()), None
     )
     if script is None or not script.is_file():
-        looked = ", ".join(str(d) for d in _shared_dirs())
+        looked = ", ".join(str(d) for d in shared_dirs())
         unavailable("Spark Iceberg jars", f"not built and the shared fetch-jars.sh is absent (looked in {looked})")
         raise AssertionError("unreachable")
     result = subprocess.run(["bash", str(script), str(CACHE_DIR)], capture_output=True, text=True, timeout=1800)

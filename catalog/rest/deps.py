@@ -98,8 +98,13 @@ def metadata_result(
     headers: dict[str, str] | None = None,
 ) -> Response:
     """A LoadTableResult, LoadViewResult or CommitTableResponse spliced around the metadata file's
-    own JSON bytes (cached by location), so no response re-serialises table or view metadata."""
-    content = b'{"metadata-location":' + json.dumps(metadata_location).encode() + b',"metadata":' + metadata_json
+    own JSON bytes (cached by location), so no response re-serialises table or view metadata.
+    A staged table has no metadata file yet: the spec's ``metadata-location`` is then left out
+    (it is an optional string, not nullable)."""
+    content = b"{"
+    if metadata_location is not None:
+        content += b'"metadata-location":' + json.dumps(metadata_location).encode() + b","
+    content += b'"metadata":' + metadata_json
     for key, value in (fields or {}).items():
         content += b"," + json.dumps(key).encode() + b":" + json.dumps(value).encode()
     return Response(content=content + b"}", media_type="application/json", headers=headers)
