@@ -32,8 +32,15 @@ LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-COMMITS = Counter("datlake_commits_total", "Table commits by outcome", ["outcome"])
-COMMIT_CONFLICTS = Counter("datlake_commit_conflicts_total", "Commit attempts that lost a compare-and-swap race")
+COMMITS = Counter(
+    "datlake_commits_total",
+    "Commits (of a table, a multi-table transaction or a register-snapshot job) by outcome: committed, conflict "
+    "(answered 409: a requirement does not hold on the committed state, or every retry lost its race), failed",
+    ["outcome"],
+)
+COMMIT_CONFLICTS = Counter(
+    "datlake_commit_conflicts_total", "Commit attempts that lost a compare-and-swap race (then retried on the new base)"
+)
 JOBS = Counter(
     "datlake_jobs_total",
     "Register-snapshot job attempts run by this process, by outcome: completed, failed, retried (transient "

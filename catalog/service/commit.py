@@ -84,7 +84,11 @@ class CommitService:
         if len(seen) != len(changes):
             raise errors.BadRequest("A transaction may name each table only once")
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            staged = [self._stage(warehouse, change) for change in changes]
+            try:
+                staged = [self._stage(warehouse, change) for change in changes]
+            except errors.CommitFailed:
+                COMMITS.labels("conflict").inc()  # a requirement does not hold on what is committed: 409
+                raise
             written: list[str] = []
             try:
                 for item in staged:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from catalog.app import create_app
-from tests.conftest import Backend
+from tests.conftest import Backend, authorized_client
+from tests.detached_support import register, rows_table, wait_for_job, write_parquet
+from tests.integration.helpers import commit, create_namespace, create_table, set_props
 
 
 def test_liveness_and_readiness(client: TestClient) -> None:
@@ -40,3 +47,70 @@ def test_metrics_count_requests_per_route_template_and_commits(client: TestClien
     assert 'route="/v1/{prefix}/namespaces/{namespace}"' in text
     assert "datlake_http_request_duration_seconds_bucket" in text
     assert "datlake_commit_conflicts_total" in text
+
+
+def metric(client: TestClient, name: str, **labels: str) -> float:
+    """One sample of /metrics (0 when absent); the registry is the process's, so tests compare before/after."""
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return 0.0
+
+
+COMMIT_ROUTE = "/v1/{prefix}/namespaces/{namespace}/tables/{table}"
+
+
+def test_metrics_count_a_rejected_commit_as_a_conflict(backend_factory: Any) -> None:
+    backend: Backend = backend_factory("sqlite-file")
+    with authorized_client(create_app(backend.settings)) as client:
+        create_namespace(client, "ops")
+        uuid = create_table(client, "ops", "t")["metadata"]["table-uuid"]
+
+        def counts() -> dict[str, float]:
+            return {
+                "conflict": metric(client, "datlake_commits_total", outcome="conflict"),
+                "committed": metric(client, "datlake_commits_total", outcome="committed"),
+                "409": metric(client, "datlake_http_requests_total", method="POST", route=COMMIT_ROUTE, status="409"),
+                "200": metric(client, "datlake_http_requests_total", method="POST", route=COMMIT_ROUTE, status="200"),
+                "timed": metric(
+                    client, "datlake_http_request_duration_seconds_count", method="POST", route=COMMIT_ROUTE
+                ),
+            }
+
+        before = counts()
+        stale = [{"type": "assert-table-uuid", "uuid": "00000000-0000-0000-0000-000000000000"}]
+        assert commit(client, "ops", "t", [set_props(a="1")], stale).status_code == 409
+        current = [{"type": "assert-table-uuid", "uuid": uuid}]
+        assert commit(client, "ops", "t", [set_props(a="2")], current).status_code == 200
+        after = counts()
+    assert {key: after[key] - before[key] for key in before} == {
+        "conflict": 1,
+        "committed": 1,
+        "409": 1,
+        "200": 1,
+        "timed": 2,
+    }
+
+
+def test_metrics_report_the_jobs_this_process_runs(backend_factory: Any) -> None:
+    """Embedded mode runs jobs in the API process: their outcomes and durations are in its /metrics
+    (a `datlake worker` serves its own, see test_detached_jobs.py)."""
+    backend: Backend = backend_factory("sqlite-file")
+    warehouse = Path(urlparse(backend.warehouse).path)
+    good = write_parquet(warehouse / "landing" / "a.parquet", rows_table(0, 3))
+    with authorized_client(create_app(backend.settings)) as client:
+
+        def counts() -> dict[str, float]:
+            return {
+                "completed": metric(client, "datlake_jobs_total", outcome="completed"),
+                "failed": metric(client, "datlake_jobs_total", outcome="failed"),
+                "timed": metric(client, "datlake_job_duration_seconds_count", outcome="completed"),
+            }
+
+        before = counts()
+        assert wait_for_job(client, register(client, "measured", good)["job_id"])["status"] == "completed"
+        missing = f"{backend.warehouse}/landing/missing.parquet"
+        assert wait_for_job(client, register(client, "measured", missing)["job_id"])["status"] == "failed"
+        after = counts()
+    assert {key: after[key] - before[key] for key in before} == {"completed": 1, "failed": 1, "timed": 1}
