@@ -39,7 +39,7 @@ The `/v1` routes implement the [Iceberg REST catalog specification]({ICEBERG_SPE
 request and response bodies are the specification's, and its `operationId`s are used here.
 Every route except `/v1/oauth/tokens` and the operations endpoints needs credentials: an API
 key or an access token as `Authorization: Bearer ...` (get a token from `/v1/oauth/tokens`
-with OAuth2 client credentials). Errors are `{{"error": {{"message", "type", "code"}}}}`,
+with OAuth2 client credentials), or an API key as `X-API-Key`. Errors are `{{"error": {{"message", "type", "code"}}}}`,
 except on `/v1/oauth/tokens`, which answers in the OAuth2 error format.
 """
 
@@ -165,13 +165,19 @@ SECURITY_SCHEMES = {
         "scheme": "bearer",
         "description": "An API key, an access token from /v1/oauth/tokens, or a token of the trusted OIDC issuer.",
     },
+    "ApiKeyAuth": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "An API key (the alternative to sending it as a bearer token).",
+    },
     "OAuth2": {
         "type": "oauth2",
         "description": "OAuth2 client credentials, exchanged for an access token at /v1/oauth/tokens.",
         "flows": {"clientCredentials": {"tokenUrl": "/v1/oauth/tokens", "scopes": {}}},
     },
 }
-SECURITY: list[dict[str, list[str]]] = [{"BearerAuth": []}, {"OAuth2": []}]
+SECURITY: list[dict[str, list[str]]] = [{"BearerAuth": []}, {"ApiKeyAuth": []}, {"OAuth2": []}]
 
 
 def _route_dependants(app: FastAPI) -> Iterator[tuple[str, set[str], Dependant]]:

@@ -102,14 +102,14 @@ def test_errors_and_security_are_documented(document: dict[str, Any]) -> None:
     assert schemas["IcebergErrorResponse"]["required"] == ["error"]
     assert set(schemas["ErrorModel"]["required"]) == {"message", "type", "code"}
     assert "HTTPValidationError" not in schemas, "the app never answers with FastAPI's validation error body"
-    assert set(document["components"]["securitySchemes"]) == {"BearerAuth", "OAuth2"}
+    assert set(document["components"]["securitySchemes"]) == {"BearerAuth", "ApiKeyAuth", "OAuth2"}
     error_ref = {"$ref": "#/components/schemas/IcebergErrorResponse"}
     for method, path, operation in operations(document):
         where = f"{method.upper()} {path}"
         if path in PUBLIC:
             assert "security" not in operation, where
             continue
-        assert operation["security"] == [{"BearerAuth": []}, {"OAuth2": []}], where
+        assert operation["security"] == [{"BearerAuth": []}, {"ApiKeyAuth": []}, {"OAuth2": []}], where
         for status in ("401", "403", "default"):
             assert operation["responses"][status]["content"]["application/json"]["schema"] == error_ref, where
         if path.startswith("/v1/"):
