@@ -29,12 +29,14 @@ def served_endpoints(request: Request) -> list[str]:
 def get_config(request: Request, services: ServicesDep, warehouse: str | None = None) -> dict[str, object]:
     settings = services.settings
     name = warehouse or settings.warehouse_name
+    if "\x00" in name:
+        raise errors.BadRequest("Invalid warehouse name: it contains a NUL character")
     found = services.store.get_warehouse(name)
     if found is None:
         # Clients often pass the warehouse location rather than its name.
         found = next((w for w in services.store.list_warehouses() if w.location == name.rstrip("/")), None)
     if found is None:
-        raise errors.BadRequest(f"Unknown warehouse: {name}")
+        raise errors.NoSuchWarehouse(f"Warehouse does not exist: {name}")
     return {
         "defaults": services.storage.client_config(found.location),
         "overrides": {"prefix": found.name},

@@ -71,9 +71,10 @@ def test_config_by_warehouse_name_and_location(client: TestClient, backend: Back
     assert by_name.json() == by_location.json() == with_slash.json() == client.get("/v1/config").json()
 
 
-def test_config_unknown_warehouse_is_400(client: TestClient, backend: Backend) -> None:
-    assert_error(client.get("/v1/config", params={"warehouse": "no-such-warehouse"}), 400)
-    assert_error(client.get("/v1/config", params={"warehouse": backend.warehouse + "-other"}), 400)
+def test_config_unknown_warehouse_is_404(client: TestClient, backend: Backend) -> None:
+    # The spec: 404 NoSuchWarehouseException for a `warehouse` that is not found.
+    assert_error(client.get("/v1/config", params={"warehouse": "no-such-warehouse"}), 404, "NoSuchWarehouseException")
+    assert_error(client.get("/v1/config", params={"warehouse": backend.warehouse + "-other"}), 404)
     assert_error(client.get("/v1/config", params={"warehouse": "bad\x00name"}), 400)
 
 

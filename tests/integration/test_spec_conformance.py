@@ -290,7 +290,7 @@ def test_a_client_session_conforms_to_the_spec(spec_client: tuple[SpecClient, Ba
     bearer = {"Authorization": f"Bearer {token['access_token']}"}
     config = api.call("GET", "/v1/config", 200, params={"warehouse": "lake"}, headers=bearer)
     endpoints = set(config["endpoints"])
-    api.call("GET", "/v1/config", 400, params={"warehouse": "no-such-warehouse"})
+    api.call("GET", "/v1/config", 404, params={"warehouse": "no-such-warehouse"})
     api.call("GET", "/v1/config", 401, authenticated=False, valid_request=False)
 
     # --- namespaces ------------------------------------------------------------------------------------
