@@ -316,7 +316,7 @@ def catalog_server(env: dict[str, str], workdir: Path) -> Iterator[Server]:
                 raise RuntimeError(f"datlake serve not ready: {log_path.read_text()[-2000:]}")
             time.sleep(0.2)
         client.close()
-        workers = int(env.get("DATLAKE_WORKERS", "1"))
+        workers = int(env.get("DATLAKE_WORKERS") or min(os.cpu_count() or 1, 4))  # the server's default
         if workers > 1:  # the uvicorn supervisor answers before every worker has started
             time.sleep(2)
         log(f"datlake serve ready on {server.url} (pid {process.pid}, {workers} worker(s))")
@@ -769,7 +769,7 @@ def server_env(args: argparse.Namespace, database_url: str, s3: S3Server, workdi
             "DATLAKE_WAREHOUSE_NAME": WAREHOUSE_NAME,
             "DATLAKE_HOST": "127.0.0.1",
             "DATLAKE_PORT": str(free_port()),
-            "DATLAKE_WORKERS": str(args.workers),
+            **({"DATLAKE_WORKERS": str(args.workers)} if args.workers else {}),
             "DATLAKE_AUTH_JWT_SECRET": uuid.uuid4().hex + uuid.uuid4().hex,
             "DATLAKE_AUTH_ALLOW_ANONYMOUS": "true" if args.auth == "anonymous" else "false",
         }
@@ -786,7 +786,9 @@ def server_env(args: argparse.Namespace, database_url: str, s3: S3Server, workdi
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small counts: a smoke run of every phase")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers (DATLAKE_WORKERS), default 1")
+    parser.add_argument(
+        "--workers", type=int, help="uvicorn workers (DATLAKE_WORKERS); default: the server's (one per core, up to 4)"
+    )
     parser.add_argument("--output", type=Path, help="also write the JSON figures to this file")
     parser.add_argument("--only", default=",".join(PHASES), help=f"comma-separated phases of {', '.join(PHASES)}")
     parser.add_argument("--load-seconds", type=float, help="measured seconds per loadTable run")
@@ -840,7 +842,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info(),
         "setup": {
             "server": "datlake serve (uvicorn subprocess)",
-            "workers": args.workers,
+            "workers": args.workers or f"server default ({min(os.cpu_count() or 1, 4)})",
             "database": "PostgreSQL (fresh database, datlake migrate)",
             "storage": "SeaweedFS S3 (weed mini) on loopback",
             "client": "http.client keep-alive (loadTable, commits, listing); PyIceberg RestCatalog (appends)",

@@ -39,7 +39,7 @@ def _serve(args: argparse.Namespace) -> int:
         f"database {'SQLite (embedded)' if settings.embedded else 'external'})",
         file=sys.stderr,
     )
-    metrics_dir = _shared_metrics_dir(settings.workers)
+    metrics_dir = _shared_metrics_dir(settings.serve_workers)
     # On SIGTERM uvicorn stops accepting connections, lets the requests in flight finish (at most
     # DATLAKE_SHUTDOWN_TIMEOUT_SECONDS), runs the app's shutdown, then raises the signal again for
     # the handler that was there before it. Python's default one would end a cleanly stopped
@@ -50,7 +50,7 @@ def _serve(args: argparse.Namespace) -> int:
             "catalog.asgi:app",
             host=settings.host,
             port=settings.port,
-            workers=settings.workers,
+            workers=settings.serve_workers,
             log_level=settings.log_level.lower(),
             # Applied in every process that serves: worker processes (--workers N) are fresh interpreters.
             log_config=logging_config(settings.log_level, settings.log_format),
@@ -123,7 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the catalog HTTP server")
     serve.add_argument("--host", help="bind address (DATLAKE_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (DATLAKE_PORT, default 8181)")
-    serve.add_argument("--workers", type=int, help="uvicorn worker processes (DATLAKE_WORKERS, default 1)")
+    serve.add_argument(
+        "--workers", type=int, help="worker processes (DATLAKE_WORKERS; default: 1 on SQLite, else 1 per core, max 4)"
+    )
     serve.set_defaults(func=_serve)
     migrate = commands.add_parser("migrate", help="upgrade the catalog database schema")
     migrate.set_defaults(func=_migrate)

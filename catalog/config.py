@@ -6,12 +6,14 @@ With no variables at all the catalog runs embedded: SQLite and a ``file://`` war
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_HOME = Path(".datlake")
+MAX_DEFAULT_WORKERS = 4  # more processes mean more database connections; set DATLAKE_WORKERS to go beyond
 
 
 def _file_uri(path: Path) -> str:
@@ -48,7 +50,12 @@ class Settings(BaseSettings):
         default="127.0.0.1", description="Address `datlake serve` (and the metrics port of `datlake worker`) binds."
     )
     port: int = Field(default=8181, description="Port `datlake serve` binds.")
-    workers: int = Field(default=1, ge=1, description="Number of uvicorn worker processes for `datlake serve`.")
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="Number of uvicorn worker processes for `datlake serve`. Unset: 1 on the embedded SQLite "
+        "database, otherwise one per CPU core, at most 4 (each process has its own database pool).",
+    )
     shutdown_timeout_seconds: int = Field(
         default=20,
         ge=1,
@@ -150,6 +157,16 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """True when running on the built-in SQLite database."""
         return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def serve_workers(self) -> int:
+        """``workers``, or the default for this deployment: one process per core pays off as soon as
+        several clients call at once (the GIL serialises a single process)."""
+        if self.workers is not None:
+            return self.workers
+        if self.embedded:
+            return 1  # SQLite serialises writers; one process keeps the embedded catalog simple
+        return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_WORKERS))
 
     @property
     def resolved_database_url(self) -> str:

@@ -106,7 +106,9 @@ def test_sigterm_lets_the_commit_in_flight_finish_and_refuses_new_connections(
     proxy = DelayProxy(backend.s3.endpoint).start()
     app = create_app(backend.settings)  # in-process, on the same database and bucket: the second opinion
     admin = admin_credentials(app)
-    server = Serve(backend.settings, tmp_path / "serve.log", s3_endpoint=proxy.url, shutdown_timeout_seconds=30)
+    server = Serve(
+        backend.settings, tmp_path / "serve.log", s3_endpoint=proxy.url, shutdown_timeout_seconds=30, workers=1
+    )
     serve_processes.append(server)
     server.wait_ready()
     prefix = f"{server.url}/v1/{backend.settings.warehouse_name}"
