@@ -41,6 +41,12 @@ class Settings(BaseSettings):
         description="Name of the default warehouse; clients pass it as `warehouse` and get it as prefix.",
     )
     s3_endpoint: str | None = Field(default=None, description="S3 endpoint URL (MinIO, SeaweedFS, ...). Unset: AWS.")
+    s3_client_endpoint: str | None = Field(
+        default=None,
+        description="S3 endpoint handed to clients (table config, vended credentials, presigned URLs) when they "
+        "reach the store at another address than the catalog does, e.g. `http://127.0.0.1:9000` next to "
+        "`DATLAKE_S3_ENDPOINT=http://minio:9000` in docker compose. Unset: `DATLAKE_S3_ENDPOINT`.",
+    )
     s3_access_key_id: str | None = Field(default=None, description="S3 access key the catalog itself uses.")
     s3_secret_access_key: str | None = Field(default=None, description="S3 secret key the catalog itself uses.")
     s3_region: str = Field(default="us-east-1", description="S3 region.")
@@ -181,6 +187,11 @@ class Settings(BaseSettings):
                 return _file_uri(Path(self.warehouse)).rstrip("/")
             return self.warehouse
         return _file_uri(self.home / "warehouse")
+
+    @property
+    def client_s3_endpoint(self) -> str | None:
+        """The S3 endpoint as clients reach it."""
+        return self.s3_client_endpoint or self.s3_endpoint
 
     def s3_properties(self) -> dict[str, str]:
         """PyIceberg FileIO properties for S3, from the catalog's own credentials."""

@@ -84,8 +84,8 @@ class Storage:
         if not location.startswith(("s3://", "s3a://", "s3n://")):
             return {}
         config = {"s3.region": self._settings.s3_region, "client.region": self._settings.s3_region}
-        if self._settings.s3_endpoint:
-            config["s3.endpoint"] = self._settings.s3_endpoint
+        if self._settings.client_s3_endpoint:
+            config["s3.endpoint"] = self._settings.client_s3_endpoint
         if self._settings.s3_path_style_access:
             config["s3.path-style-access"] = "true"
         return config

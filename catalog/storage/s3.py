@@ -141,7 +141,7 @@ class S3Access:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
-        self._s3: Any = None
+        self._presigner: Any = None
         self._sts: Any = None
 
     # --- clients --------------------------------------------------------------------------------
@@ -153,16 +153,18 @@ class S3Access:
             region_name=self.settings.s3_region,
         )
 
-    def _s3_client(self) -> Any:
+    def _presign_client(self) -> Any:
+        """An S3 client for the endpoint as clients reach it: a presigned URL is signed for its host.
+        (Presigning is local computation; this client never connects.)"""
         with self._lock:
-            if self._s3 is None:
+            if self._presigner is None:
                 style: Literal["path", "virtual"] = "path" if self.settings.s3_path_style_access else "virtual"
-                self._s3 = self._session().client(
+                self._presigner = self._session().client(
                     "s3",
-                    endpoint_url=self.settings.s3_endpoint,
+                    endpoint_url=self.settings.client_s3_endpoint,
                     config=Config(signature_version="s3v4", s3={"addressing_style": style}),
                 )
-            return self._s3
+            return self._presigner
 
     def _sts_client(self) -> Any:
         with self._lock:
@@ -199,7 +201,7 @@ class S3Access:
         """A presigned GET URL for the object at ``location``, valid for ``expires`` seconds."""
         path = S3Path.parse(location)
         try:
-            url: str = self._s3_client().generate_presigned_url(
+            url: str = self._presign_client().generate_presigned_url(
                 "get_object", Params={"Bucket": path.bucket, "Key": path.key}, ExpiresIn=expires
             )
         except (ClientError, BotoCoreError) as exc:
@@ -208,11 +210,10 @@ class S3Access:
 
     # --- remote signing -------------------------------------------------------------------------
 
-    def endpoint_host(self) -> str | None:
-        """``host[:port]`` of the configured endpoint (None: AWS)."""
-        if not self.settings.s3_endpoint:
-            return None
-        return urlsplit(self.settings.s3_endpoint).netloc
+    def endpoint_hosts(self) -> set[str]:
+        """``host[:port]`` of the configured endpoints, the catalog's and the clients' (empty: AWS)."""
+        endpoints = {self.settings.s3_endpoint, self.settings.client_s3_endpoint} - {None}
+        return {urlsplit(endpoint).netloc.lower() for endpoint in endpoints if endpoint}
 
     def parse_request_uri(self, uri: str) -> ParsedRequest:
         """Bucket, key and query of a request to this catalog's S3 endpoint; BadRequest for other hosts."""
@@ -220,11 +221,12 @@ class S3Access:
         host = parts.netloc.lower()
         raw_path = parts.path or "/"
         path = unquote(raw_path)
-        configured = (self.endpoint_host() or "").lower()
-        if configured and host == configured:
+        configured = self.endpoint_hosts()
+        virtual_host = next((c for c in configured if host.endswith("." + c)), None)
+        if host in configured:
             bucket, _, key = path.lstrip("/").partition("/")
-        elif configured and host.endswith("." + configured):
-            bucket, key = host[: -len(configured) - 1], path.lstrip("/")
+        elif virtual_host is not None:
+            bucket, key = host[: -len(virtual_host) - 1], path.lstrip("/")
         elif not configured and host.endswith(".amazonaws.com") and host.startswith("s3."):
             bucket, _, key = path.lstrip("/").partition("/")
         elif not configured and host.endswith(".amazonaws.com") and ".s3." in host:

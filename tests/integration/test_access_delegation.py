@@ -378,3 +378,28 @@ def test_static_mode_vends_the_configured_pair_matching_the_privileges(backend_f
     assert "storage-credentials" not in body and body["config"] == {}
     with world.client(world.reader) as client:
         assert client.get(world.url("t1", "/credentials")).json() == {"storage-credentials": []}
+
+
+# --- a client-facing S3 endpoint ----------------------------------------------------------------------
+
+
+def test_clients_get_the_client_facing_endpoint(backend_factory: Callable[..., Backend]) -> None:
+    """The catalog reaches the store at one address, clients at another (docker compose: minio:9000 inside,
+    127.0.0.1:9000 outside): table config, vended credentials, presigned URLs and signing use the clients' one."""
+    probe = backend_factory("sqlite-s3")
+    assert probe.s3 is not None
+    outside = probe.s3.endpoint.replace("127.0.0.1", "localhost")
+    assert outside != probe.s3.endpoint
+    world = next(build_world(sts_backend(backend_factory, s3_client_endpoint=outside)))
+    assert world.backend.settings.s3_endpoint != outside
+
+    assert world.admin.get(world.url("t1")).json()["config"]["s3.endpoint"] == outside
+    assert vended_config(world, world.reader)["s3.endpoint"] == outside
+
+    url = presign(world.locations["t1"] + "/data/existing.txt", 60, world.backend.settings)
+    assert url.startswith(outside + "/")
+    assert httpx.get(url, timeout=10).content == b"t1"  # signed for the host it is fetched from
+
+    on_outside = object_uri(world, "t1", "existing.txt").replace(world.backend.s3.endpoint, outside)  # type: ignore[union-attr]
+    assert send("GET", sign(world, world.reader, "GET", on_outside)).content == b"t1"
+    assert send("GET", sign(world, world.reader, "GET", object_uri(world, "t1", "existing.txt"))).content == b"t1"
