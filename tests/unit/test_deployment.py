@@ -41,8 +41,11 @@ def test_compose_has_the_whole_stack_with_healthchecks() -> None:
     services = _compose()["services"]
     for name in ("postgres", "redis", "minio", "api", "worker"):
         assert name in services, f"docker-compose.yml lacks the {name} service"
-    for name in ("postgres", "redis", "minio", "api"):
+    for name in ("postgres", "redis", "minio", "api", "worker"):
         assert "healthcheck" in services[name], f"{name} has no healthcheck"
+    # the worker's healthcheck asks its metrics port, which must therefore be served
+    worker_port = services["worker"]["environment"]["DATLAKE_WORKER_METRICS_PORT"]
+    assert f":{worker_port}/metrics" in " ".join(services["worker"]["healthcheck"]["test"])
     api_deps = services["api"]["depends_on"]
     assert api_deps["migrate"]["condition"] == "service_completed_successfully", "the API must start after migrations"
 
