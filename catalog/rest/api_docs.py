@@ -17,7 +17,7 @@ from typing import Any, Literal, cast
 import fastapi.routing
 from fastapi import FastAPI, Request
 from fastapi.dependencies.models import Dependant
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from catalog.auth.deps import get_principal
 
 SWAGGER_UI_URL = "/docs"
+OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"  # Swagger UI's page for OAuth2 flows that redirect
 REDOC_URL = "/redoc"
 STATIC_URL = "/docs/static"
 ASSETS = files("fastapi_offline") / "static"  # swagger-ui-bundle.js, swagger-ui.css, redoc.standalone.js, favicon.png
@@ -220,11 +221,13 @@ def install_doc_pages(app: FastAPI) -> None:
     openapi_url = app.openapi_url
     app.mount(STATIC_URL, StaticFiles(directory=str(ASSETS)), name="api-docs-static")
 
-    @app.get(SWAGGER_UI_URL, include_in_schema=False)
+    # GET and HEAD, like FastAPI's own pages
+    @app.api_route(SWAGGER_UI_URL, methods=["GET", "HEAD"], include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
         return get_swagger_ui_html(
             openapi_url=root + openapi_url,
+            oauth2_redirect_url=root + OAUTH2_REDIRECT_URL,
             title=f"{app.title} - Swagger UI",
             swagger_js_url=f"{root}{STATIC_URL}/swagger-ui-bundle.js",
             swagger_css_url=f"{root}{STATIC_URL}/swagger-ui.css",
@@ -233,7 +236,11 @@ def install_doc_pages(app: FastAPI) -> None:
             swagger_ui_parameters={"validatorUrl": None},
         )
 
-    @app.get(REDOC_URL, include_in_schema=False)
+    @app.api_route(OAUTH2_REDIRECT_URL, methods=["GET", "HEAD"], include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.api_route(REDOC_URL, methods=["GET", "HEAD"], include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
         return get_redoc_html(

@@ -46,6 +46,13 @@ def test_pages_load_only_local_assets(anonymous: TestClient, page: str) -> None:
         assert '"validatorUrl": null' in html, "no badge from the public validator service"
 
 
+def test_oauth2_redirect_page_is_self_contained(anonymous: TestClient) -> None:
+    response = anonymous.get("/docs/oauth2-redirect")
+    assert response.status_code == 200 and "://" not in response.text
+    assert "/docs/oauth2-redirect" in anonymous.get("/docs").text
+    assert anonymous.head("/docs").status_code == anonymous.head("/redoc").status_code == 200
+
+
 def test_asset_types(anonymous: TestClient) -> None:
     for name, kind in [("swagger-ui.css", "text/css"), ("swagger-ui-bundle.js", "javascript"), ("favicon.png", "png")]:
         response = anonymous.get(f"/docs/static/{name}")
@@ -63,6 +70,6 @@ def test_openapi_json_is_public_the_api_is_not(anonymous: TestClient) -> None:
 
 def test_docs_can_be_switched_off(backend_factory: Callable[..., Backend]) -> None:
     with TestClient(create_app(backend_factory("sqlite-file", api_docs_enabled=False).settings)) as client:
-        for url in ["/docs", "/redoc", "/openapi.json", "/docs/static/swagger-ui-bundle.js"]:
+        for url in ["/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/docs/static/swagger-ui-bundle.js"]:
             assert client.get(url).status_code == 404, url
         assert client.get("/healthz").status_code == 200
