@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from tests.conftest import Backend
+from tests.conftest import Backend, admin_credentials
 from tests.services import S3Server, unavailable
 
 
@@ -79,3 +79,19 @@ def denied(call: Any) -> bool:
             return True
         raise
     return False
+
+
+def admin_catalog(app: FastAPI, url: str, backend: Backend) -> Any:
+    """A PyIceberg catalog of the administrator, with the backend's own S3 keys, and a namespace ``d``."""
+    from pyiceberg.catalog import load_catalog
+
+    admin = load_catalog(
+        "admin",
+        type="rest",
+        uri=url,
+        warehouse=backend.settings.warehouse_name,
+        credential=admin_credentials(app).credential,
+        **backend.storage_properties(),
+    )
+    admin.create_namespace("d")
+    return admin

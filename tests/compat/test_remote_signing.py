@@ -27,8 +27,8 @@ from pyiceberg.types import LongType, NestedField, StringType
 from pyiceberg.utils.concurrent import ExecutorFactory
 
 from catalog.app import create_app
-from tests.conftest import Backend, LiveServer, admin_credentials
-from tests.delegation import make_caller
+from tests.conftest import Backend, LiveServer
+from tests.delegation import admin_catalog, make_caller
 
 pytestmark = [pytest.mark.engines, pytest.mark.s3, pytest.mark.postgres]
 
@@ -110,16 +110,7 @@ def signing(backend_factory: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[S
     app = create_app(backend.settings)
     server = LiveServer(app).start()
     try:
-        admin = load_catalog(
-            "admin",
-            type="rest",
-            uri=server.url,
-            warehouse=backend.settings.warehouse_name,
-            credential=admin_credentials(app).credential,
-            **backend.storage_properties(),
-        )
-        admin.create_namespace("d")
-        yield Signing(backend, server, admin)
+        yield Signing(backend, server, admin_catalog(app, server.url, backend))
     finally:
         server.stop()
 

@@ -21,8 +21,8 @@ from pyiceberg.schema import Schema
 from pyiceberg.types import LongType, NestedField, StringType
 
 from catalog.app import create_app
-from tests.conftest import Backend, LiveServer, admin_credentials
-from tests.delegation import Caller, make_caller, sts_backend
+from tests.conftest import Backend, LiveServer
+from tests.delegation import Caller, admin_catalog, make_caller, sts_backend
 from tests.engines import duckdb_attach_catalog, duckdb_connection
 
 pytestmark = [pytest.mark.engines, pytest.mark.s3, pytest.mark.postgres]
@@ -60,15 +60,7 @@ def vending(backend_factory: Callable[..., Backend]) -> Iterator[Vending]:
     app = create_app(backend.settings)
     server = LiveServer(app).start()
     try:
-        admin = load_catalog(
-            "admin",
-            type="rest",
-            uri=server.url,
-            warehouse=backend.settings.warehouse_name,
-            credential=admin_credentials(app).credential,
-            **backend.storage_properties(),
-        )
-        admin.create_namespace("d")
+        admin = admin_catalog(app, server.url, backend)
         admin.create_table("d.t", SCHEMA).append(batch([1, 2, 3]))
         reader = make_caller(app, "reader", {"d.t": ["SELECT"]})
         writer = make_caller(app, "writer", {"d": ["SELECT", "INSERT", "CREATE"]})
