@@ -1,11 +1,12 @@
 """The one commit path: REST table commits, multi-table transactions and register-snapshot jobs.
 
 For each table: read its current metadata (cached by location), validate the client's
-requirements against it, apply the updates with PyIceberg's ``update_table_metadata``, write the
-new ``<NNNNN>-<uuid>.metadata.json``; then swap every pointer in one short database transaction
-(compare-and-swap on ``metadata_location``). A lost race re-runs the whole thing on the new base,
-so requirements are always checked against what is actually committed; a requirement that no
-longer holds is a 409 and nothing changes. Metadata files of a failed attempt are deleted.
+requirements against it, apply the updates with PyIceberg's update handlers (see
+:func:`apply_updates`), write the new ``<NNNNN>-<uuid>.metadata.json``; then swap every pointer
+in one short database transaction (compare-and-swap on ``metadata_location``). A lost race
+re-runs the whole thing on the new base, so requirements are always checked against what is
+actually committed; a requirement that no longer holds is a 409 and nothing changes. Metadata
+files of a failed attempt are deleted.
 """
 
 from __future__ import annotations
