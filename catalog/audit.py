@@ -24,10 +24,12 @@ from catalog.observability import request_id_var
 log = logging.getLogger(__name__)
 
 MUTATING = {"POST", "PUT", "DELETE", "PATCH"}
-# Reads that are not writes although they use POST: token requests, and the metrics reports
-# engines post after every scan and commit (auditing those would add a database write per query).
+# Reads that are not writes although they use POST: token requests, the metrics reports engines
+# post after every scan and commit, and remote-signing requests (one per S3 request a client
+# makes; the commit that publishes the files is audited). Auditing those would add a database
+# write per query or per object read. Denied ones are still recorded.
 READ_POSTS = ("/v1/oauth/tokens",)
-READ_POST_SUFFIXES = ("/metrics",)
+READ_POST_SUFFIXES = ("/metrics", "/sign")
 
 
 @dataclass

@@ -132,9 +132,10 @@ def test_require_raises_403_and_records_the_decision() -> None:
     assert rows_for(RequestAudit("GET", "/v1/config", "r"), 200, "/v1/config") == []
 
 
-def test_metrics_reports_are_reads_for_the_audit_log_unless_denied() -> None:
-    path = "/v1/lake/namespaces/db/tables/t/metrics"
-    route = "/v1/{prefix}/namespaces/{namespace}/tables/{table}/metrics"
+@pytest.mark.parametrize("suffix", ["metrics", "sign"])
+def test_metrics_reports_and_signing_are_reads_for_the_audit_log_unless_denied(suffix: str) -> None:
+    path = f"/v1/lake/namespaces/db/tables/t/{suffix}"
+    route = f"/v1/{{prefix}}/namespaces/{{namespace}}/tables/{{table}}/{suffix}"
     assert rows_for(RequestAudit("POST", path, "r"), 204, route) == []
     denied = rows_for(RequestAudit("POST", path, "r"), 403, route)
     assert [row.outcome for row in denied] == ["denied"]
