@@ -165,6 +165,12 @@ def register_table(
     return table_response(services, warehouse, loaded)
 
 
+def _none_match_fails(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 13.1.2 for GET: ``*`` matches any current representation; weak comparison."""
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in tags or etag.removeprefix("W/") in tags
+
+
 @router.get("/namespaces/{namespace}/tables/{table}", summary="Load a table")
 def load_table(
     principal: CurrentPrincipal,
@@ -180,7 +186,7 @@ def load_table(
     services.authorizer.require(principal, Action.LOAD_TABLE, Securable.table(warehouse.id, levels, table))
     loaded = services.tables.load(warehouse, levels, table)
     etag = _etag(loaded.metadata_location, snapshots)
-    if if_none_match is not None and etag in {tag.strip() for tag in if_none_match.split(",")}:
+    if if_none_match is not None and _none_match_fails(if_none_match, etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
     access = delegation.for_table(services, warehouse, levels, table, loaded.entry.metadata, loaded.metadata_location)
     return table_response(services, warehouse, loaded, snapshots, etag, access)

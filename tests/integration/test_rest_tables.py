@@ -273,6 +273,9 @@ def test_etag_and_if_none_match(client: TestClient) -> None:
     assert not_modified.headers["etag"] == etag
     listed = client.get(url, headers={"If-None-Match": f'"other", {etag}'})
     assert listed.status_code == 304
+    # RFC 9110: "*" matches any current representation; If-None-Match compares weakly
+    assert client.get(url, headers={"If-None-Match": "*"}).status_code == 304
+    assert client.get(url, headers={"If-None-Match": f"W/{etag}"}).status_code == 304
     stale = client.get(url, headers={"If-None-Match": '"not-the-etag"'})
     assert stale.status_code == 200 and stale.json()["metadata-location"] == first.json()["metadata-location"]
 
