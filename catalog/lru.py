@@ -1,4 +1,5 @@
-"""A small thread-safe LRU map, for what never changes once computed (metadata files by location)."""
+"""A small thread-safe LRU map: parsed metadata files by location, snapshot resolutions, vended
+credentials and table scopes (values that expire carry their expiry; the caller checks it)."""
 
 from __future__ import annotations
 

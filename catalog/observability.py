@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import logging.config
 import os
-import sys
 import time
 import uuid
 from typing import Any
@@ -92,16 +92,12 @@ def make_formatter(kind: str = "json") -> logging.Formatter:
 
 
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
-    """One handler on the root logger, to stderr, in ``fmt``."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(make_formatter(fmt))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    """One handler on the root logger, to stderr, in ``fmt`` (:func:`logging_config`)."""
+    logging.config.dictConfig(logging_config(level, fmt))
 
 
 def logging_config(level: str = "INFO", fmt: str = "json") -> dict[str, Any]:
-    """What :func:`configure_logging` does, as a :func:`logging.config.dictConfig` dictionary.
+    """The logging setup as a :func:`logging.config.dictConfig` dictionary: one handler, to stderr.
 
     uvicorn applies it in every process it runs the app in: with ``--workers N`` those are
     fresh interpreters, which never ran the ``datlake serve`` command's own logging setup.

@@ -368,7 +368,7 @@ class CatalogStore:
         if not prefixes:
             return []
         under = [entities.c.metadata_location.startswith(p.rstrip("/") + "/", autoescape=True) for p in prefixes]
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             rows = conn.execute(
                 select(entities.c.metadata_location).where(entities.c.warehouse_id == warehouse_id, or_(*under))
             ).all()

@@ -25,7 +25,6 @@ from catalog.rest.deps import BodyDep, Services, ServicesDep, WarehouseDep, pars
 from catalog.rest.models import _Body
 from catalog.service.credentials import Delegation, SignedRequest, TableAccess, TableRoutes, access_level
 from catalog.service.identifiers import check_entity_name, parse_namespace_path
-from catalog.service.tables import LoadedTable
 
 router = APIRouter(prefix="/v1/{prefix}", tags=["Access delegation"])
 
@@ -75,10 +74,6 @@ class RemoteSignRequest(_Body):
     provider: str | None = None
 
 
-def _loaded(services: Services, warehouse: Warehouse, namespace: tuple[str, ...], table: str) -> LoadedTable:
-    return services.tables.load(warehouse, namespace, table)
-
-
 @router.get("/namespaces/{namespace}/tables/{table}/credentials", summary="Load vended credentials for a table")
 def load_credentials(
     principal: CurrentPrincipal,
@@ -94,7 +89,7 @@ def load_credentials(
     securable = Securable.table(warehouse.id, levels, name)
     services.authorizer.require(principal, Action.LOAD_TABLE, securable)
     level = access_level(services.authorizer, principal, securable)
-    loaded = _loaded(services, warehouse, levels, name)
+    loaded = services.tables.load(warehouse, levels, name)
     assert level is not None  # LOAD_TABLE is SELECT
     vended = services.credentials.storage_credentials(warehouse, loaded.entry.metadata, loaded.metadata_location, level)
     return {"storage-credentials": vended}
@@ -123,7 +118,7 @@ def sign_request(
     if not services.credentials.signing_available(warehouse):
         raise errors.NotImplementedByCatalog(f"Remote signing is not available for warehouse {warehouse.name}")
     level = access_level(services.authorizer, principal, securable)
-    loaded = _loaded(services, warehouse, levels, name)
+    loaded = services.tables.load(warehouse, levels, name)
     signed = SignedRequest(request.method, request.uri, request.headers, request.body)
     services.credentials.check_sign_request(warehouse, loaded.entry.metadata, loaded.metadata_location, level, signed)
     headers = services.credentials.sign(request.method, request.uri, request.headers, request.region)

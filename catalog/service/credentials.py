@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Mapping, Sequence
@@ -40,6 +39,7 @@ from catalog.auth.principal import Principal
 from catalog.authz.authorizer import Authorizer
 from catalog.authz.model import Privilege, Securable
 from catalog.config import Settings
+from catalog.lru import LruCache
 from catalog.persistence.store import CatalogStore, Warehouse
 from catalog.service.locations import is_inside, normalize
 from catalog.storage.fileio import Storage
@@ -56,6 +56,7 @@ STATIC_KEYS = frozenset(
 )
 MAX_SESSION_POLICY_CHARS = 2048  # AWS's limit for AssumeRole session policies (SeaweedFS applies it too)
 SCOPE_CACHE_SECONDS = 10.0  # how long the tables nested in a location are remembered
+CACHE_ENTRIES = 4096  # scopes and STS credentials kept per process
 # Object requests may carry these query parameters (and response-*): plain reads and writes, multipart uploads.
 OBJECT_QUERY_KEYS = frozenset({"uploads", "uploadId", "partNumber", "versionId", "x-id"})
 LISTING_QUERY_KEYS = frozenset(
@@ -181,9 +182,11 @@ class CredentialService:
             unknown = set(pairs) - STATIC_KEYS
             if unknown:
                 raise ValueError(f"DATLAKE_VENDING_STATIC_CREDENTIALS[{warehouse}]: unknown keys {sorted(unknown)}")
-        self._cache: dict[tuple[str, str, tuple[str, ...], AccessLevel], TemporaryCredentials] = {}
-        self._scopes: dict[tuple[int, str, str | None], tuple[float, TableScope | None]] = {}
-        self._cache_lock = threading.Lock()
+        # Both hold values with an expiry, checked on read (credentials: their own; scopes: ours).
+        self._credentials: LruCache[tuple[str, str, tuple[str, ...], AccessLevel], TemporaryCredentials]
+        self._credentials = LruCache(CACHE_ENTRIES)
+        self._scopes: LruCache[tuple[int, str, str | None], tuple[float, TableScope | None]]
+        self._scopes = LruCache(CACHE_ENTRIES)
 
     # --- what a table covers ----------------------------------------------------------------------
 
@@ -202,15 +205,11 @@ class CredentialService:
             return None
         key = (warehouse.id, location, metadata_location)
         now = time.monotonic()
-        with self._cache_lock:
-            cached = self._scopes.get(key)
+        cached = self._scopes.get(key)
         if cached is not None and cached[0] > now:
             return cached[1]
         found = self._compute_scope(warehouse, location, metadata_location)
-        with self._cache_lock:
-            self._scopes[key] = (now + SCOPE_CACHE_SECONDS, found)
-            if len(self._scopes) > 4096:
-                self._scopes.clear()
+        self._scopes.put(key, (now + SCOPE_CACHE_SECONDS, found))
         return found
 
     def _compute_scope(self, warehouse: Warehouse, location: str, metadata_location: str | None) -> TableScope | None:
@@ -308,8 +307,7 @@ class CredentialService:
         excluded = tuple(S3Path.parse(e).key for e in scope.excluded)
         cache_key = (path.bucket, path.key, excluded, level)
         ttl = self.settings.vending_credentials_ttl_seconds
-        with self._cache_lock:
-            found = self._cache.get(cache_key)
+        found = self._credentials.get(cache_key)
         if found is not None and found.expiration is not None:
             left = found.expiration.timestamp() - time.time()
             if left > ttl / 2:
@@ -322,10 +320,7 @@ class CredentialService:
             )
             return None
         credentials = self.s3.assume_role(role_arn, session, policy, ttl)
-        with self._cache_lock:
-            if len(self._cache) >= 4096:
-                self._cache.clear()
-            self._cache[cache_key] = credentials
+        self._credentials.put(cache_key, credentials)
         return credentials
 
     def table_access(

@@ -212,7 +212,7 @@ class S3Access:
 
     def endpoint_hosts(self) -> set[str]:
         """``host[:port]`` of the configured endpoints, the catalog's and the clients' (empty: AWS)."""
-        endpoints = {self.settings.s3_endpoint, self.settings.client_s3_endpoint} - {None}
+        endpoints = (self.settings.s3_endpoint, self.settings.client_s3_endpoint)
         return {urlsplit(endpoint).netloc.lower() for endpoint in endpoints if endpoint}
 
     def parse_request_uri(self, uri: str) -> ParsedRequest:
