@@ -10,20 +10,18 @@ under ``/docs/static``: they work where no CDN is reachable. ``/openapi.json``, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from importlib.resources import files
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
-import fastapi.routing
 from fastapi import FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
-from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from catalog.auth.deps import get_principal
+from catalog.rest.deps import api_routes
 
 SWAGGER_UI_URL = "/docs"
 OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"  # Swagger UI's page for OAuth2 flows that redirect
@@ -181,16 +179,6 @@ SECURITY_SCHEMES = {
 SECURITY: list[dict[str, list[str]]] = [{"BearerAuth": []}, {"ApiKeyAuth": []}, {"OAuth2": []}]
 
 
-def _route_dependants(app: FastAPI) -> Iterator[tuple[str, set[str], Dependant]]:
-    """(path, methods, dependant with the include-level dependencies) of every API route."""
-    # FastAPI >= 0.16x keeps included routers lazily in app.routes; iter_route_contexts flattens them.
-    flatten = getattr(fastapi.routing, "iter_route_contexts", None)
-    for route in flatten(app.routes) if flatten else app.routes:
-        if isinstance(getattr(route, "original_route", route), APIRoute):
-            effective = cast(APIRoute, route)  # a RouteContext answers for its route, with the inclusion's dependencies
-            yield effective.path, set(effective.methods or ()), effective.dependant
-
-
 def _authenticates(dependant: Dependant) -> bool:
     return any(dep.call is get_principal or _authenticates(dep) for dep in dependant.dependencies)
 
@@ -204,10 +192,10 @@ def install_openapi_security(app: FastAPI) -> None:
         if app.openapi_schema is None:
             document = generate()
             document.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
-            for path, methods, dependant in _route_dependants(app):
-                if _authenticates(dependant):
-                    for method in methods:
-                        operation = document["paths"].get(path, {}).get(method.lower())
+            for route in api_routes(app):
+                if _authenticates(route.dependant):
+                    for method in route.methods or ():
+                        operation = document["paths"].get(route.path, {}).get(method.lower())
                         if operation is not None:
                             operation["security"] = SECURITY
         return app.openapi_schema  # type: ignore[return-value]  # set by generate()

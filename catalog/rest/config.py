@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
-import fastapi.routing
 from fastapi import APIRouter, Request
-from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from catalog import errors
 from catalog.persistence.store import Warehouse
-from catalog.rest.deps import Services, ServicesDep
+from catalog.rest.deps import Services, ServicesDep, api_routes
 
 router = APIRouter(prefix="/v1", tags=["Configuration"])
 
 
 def served_endpoints(request: Request) -> list[str]:
-    """Every ``METHOD /v1/{prefix}/...`` route this app serves, as the spec's endpoint strings."""
-    endpoints = []
-    # FastAPI >= 0.16x keeps included routers lazily in app.routes; iter_route_contexts flattens them.
-    flatten = getattr(fastapi.routing, "iter_route_contexts", None)
-    for route in flatten(request.app.routes) if flatten else request.app.routes:
-        original, path = getattr(route, "original_route", route), getattr(route, "path", None) or ""
-        if isinstance(original, APIRoute) and path.startswith("/v1/{prefix}/"):
-            for method in sorted(getattr(route, "methods", None) or ()):
-                endpoints.append(f"{method} {path}")
+    """Every ``METHOD /v1/{prefix}/...`` route this app serves, as the spec's endpoint strings
+    (worked out on the first call: the routes do not change once the app serves)."""
+    state = request.app.state
+    if getattr(state, "served_endpoints", None) is None:
+        state.served_endpoints = [
+            f"{method} {route.path}"
+            for route in api_routes(request.app)
+            if route.path.startswith("/v1/{prefix}/")
+            for method in sorted(route.methods or ())
+        ]
+    endpoints: list[str] = state.served_endpoints
     return endpoints
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated, TypeVar
+from typing import Annotated, TypeVar, cast
 
-from fastapi import Depends, Request, Response
+import fastapi.routing
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -108,3 +111,14 @@ def metadata_result(
     for key, value in (fields or {}).items():
         content += b"," + json.dumps(key).encode() + b":" + json.dumps(value).encode()
     return Response(content=content + b"}", media_type="application/json", headers=headers)
+
+
+def api_routes(app: FastAPI) -> Iterator[APIRoute]:
+    """Every API route of ``app`` as served: with the path and dependencies of its inclusion.
+
+    FastAPI >= 0.16x keeps included routers lazily in ``app.routes``; ``iter_route_contexts``
+    flattens them, and a route context answers for its route."""
+    flatten = getattr(fastapi.routing, "iter_route_contexts", None)
+    for route in flatten(app.routes) if flatten else app.routes:
+        if isinstance(getattr(route, "original_route", route), APIRoute):
+            yield cast(APIRoute, route)
