@@ -133,21 +133,26 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def start_datlake(args: list[str], settings: Settings, log_path: Path, **overrides: object) -> subprocess.Popen[bytes]:
+    """``datlake <args>`` with the settings of a test backend (``overrides`` as ``DATLAKE_*``), in a
+    session of its own (a kill takes all of it), its output appended to ``log_path``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATLAKE_", "PROMETHEUS_"))}
+    env.update(settings_env(settings))
+    env.update({f"DATLAKE_{k.upper()}": str(v) for k, v in overrides.items()})
+    datlake = os.path.join(os.path.dirname(sys.executable), "datlake")
+    command = [datlake] if os.path.exists(datlake) else [sys.executable, "-m", "catalog.cli"]
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [*command, *args], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
 class Worker:
     """A real ``datlake worker`` process (its own session, so a kill takes all of it)."""
 
     def __init__(self, settings: Settings, log_path: Path, **overrides: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DATLAKE_")}
-        env.update(settings_env(settings))
-        env.update({f"DATLAKE_{k.upper()}": v for k, v in overrides.items()})
-        env["DATLAKE_LOG_FORMAT"] = "text"
         self.log_path = log_path
-        datlake = os.path.join(os.path.dirname(sys.executable), "datlake")
-        command = [datlake, "worker"] if os.path.exists(datlake) else [sys.executable, "-m", "catalog.cli", "worker"]
-        with log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
+        self.process = start_datlake(["worker"], settings, log_path, log_format="text", **overrides)
         self._wait_listening()
 
     def _wait_listening(self, timeout: float = 30.0) -> None:

@@ -11,8 +11,6 @@ import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -27,7 +25,7 @@ from catalog.app import create_app
 from catalog.config import Settings
 from tests.conftest import Backend, admin_credentials
 from tests.delay_proxy import DelayProxy
-from tests.detached_support import settings_env
+from tests.detached_support import start_datlake
 from tests.integration.helpers import SCHEMA
 from tests.services import free_port
 
@@ -36,20 +34,12 @@ class Serve:
     """A ``datlake serve`` process with the settings of a test backend (plus overrides)."""
 
     def __init__(self, settings: Settings, log_path: Path, *args: str, **overrides: object) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DATLAKE_", "PROMETHEUS_"))}
-        env.update(settings_env(settings))
-        env.update({f"DATLAKE_{k.upper()}": str(v) for k, v in overrides.items()})
-        env["DATLAKE_LOG_FORMAT"] = "json"
         self.port = free_port()
-        env["DATLAKE_PORT"] = str(self.port)
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        datlake = os.path.join(os.path.dirname(sys.executable), "datlake")
-        command = [datlake] if os.path.exists(datlake) else [sys.executable, "-m", "catalog.cli"]
-        with log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [*command, "serve", *args], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
+        self.process = start_datlake(
+            ["serve", *args], settings, log_path, **{"log_format": "json", **overrides, "port": self.port}
+        )
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
