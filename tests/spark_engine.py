@@ -24,12 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tests.services import S3Server, shared_dirs, unavailable
+from tests.services import S3Server, shared_file, unavailable
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-REPO = Path(__file__).resolve().parent.parent
 CACHE_DIR = Path.home() / ".cache" / "datlake" / "spark-iceberg"
 RUNTIME_JAR = "iceberg-spark-runtime-3.5_2.12-1.10.2.jar"
 SHADED_DEPS_JAR = "iceberg-1.10.2-missing-shaded-deps.jar"
@@ -49,13 +48,7 @@ def spark_jars_dir() -> Path:
     jars = CACHE_DIR / "jars"
     if _complete(jars) and (jars / ".complete").exists():
         return jars
-    script = next(
-        (d / "tools" / "spark-iceberg" / "fetch-jars.sh" for d in shared_dirs() if (d / "tools").is_dir()), None
-    )
-    if script is None or not script.is_file():
-        looked = ", ".join(str(d) for d in shared_dirs())
-        unavailable("Spark Iceberg jars", f"not built and the shared fetch-jars.sh is absent (looked in {looked})")
-        raise AssertionError("unreachable")
+    script = shared_file("tools/spark-iceberg/fetch-jars.sh", "Spark Iceberg jars (not built yet)")
     result = subprocess.run(["bash", str(script), str(CACHE_DIR)], capture_output=True, text=True, timeout=1800)
     if result.returncode != 0 or not _complete(jars):
         unavailable("Spark Iceberg jars", f"{script} failed: {result.stderr[-2000:]}")
