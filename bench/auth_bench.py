@@ -19,45 +19,38 @@ Run ``python bench/auth_bench.py --help``.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
-import math
 import os
 import platform
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench._common import Http, datlake_serve, lookup, oauth_token, percentile  # noqa: E402
 from tests.services import PG_ADMIN_URL, PostgresServer, free_port  # noqa: E402
+
+if TYPE_CHECKING:
+    from catalog.config import Settings
 
 WAREHOUSE = "lake"
 NAMESPACE = "bench"
 JWT_SECRET = "auth-bench-jwt-secret-" + "0" * 24
-SCHEMA = {"type": "struct", "schema-id": 0, "fields": [{"id": 1, "name": "id", "type": "long", "required": False}]}
 TARGETS = {"load_table.authz_added_p50_ms": ("<=", 1.0), "list_tables.visible_1pct.page_max_p50_ms": ("<=", 50.0)}
 
 
 def log(message: str) -> None:
     print(f"[auth-bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)] if ordered else float("nan")
 
 
 def summary(latencies: list[float]) -> dict[str, Any]:
@@ -70,78 +63,20 @@ def summary(latencies: list[float]) -> dict[str, Any]:
     }
 
 
-class Http:
-    """One keep-alive connection (``http.client``), optionally with default headers."""
+def settings_of(env: dict[str, str]) -> Settings:
+    """The settings a server started with ``env`` has."""
+    from catalog.config import Settings
 
-    def __init__(self, port: int, headers: dict[str, str] | None = None) -> None:
-        self.port = port
-        self.headers = headers or {}
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-
-    def request(
-        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
-    ) -> tuple[int, bytes]:
-        self.conn.request(method, path, body=body, headers={**self.headers, **(headers or {})})
-        response = self.conn.getresponse()
-        return response.status, response.read()
-
-    def json(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
-        payload = json.dumps(body).encode() if body is not None else None
-        status, data = self.request(method, path, payload, {"Content-Type": "application/json"} if payload else None)
-        if status != expect:
-            raise RuntimeError(f"{method} {path} -> {status}: {data[:300]!r}")
-        return json.loads(data) if data else None
-
-    def close(self) -> None:
-        self.conn.close()
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
+    return Settings(**{k.removeprefix("DATLAKE_").lower(): v for k, v in env.items() if k.startswith("DATLAKE_")})
 
 
 @contextmanager
-def serve(env: dict[str, str], workdir: Path, name: str) -> Iterator[Server]:
+def serve(env: dict[str, str], workdir: Path, name: str) -> Iterator[int]:
+    """``datlake serve`` on a free port, which it yields."""
     port = free_port()
-    log_path = workdir / f"{name}.log"
-    with open(log_path, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "catalog.cli", "serve"],
-            env={**env, "DATLAKE_PORT": str(port)},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=workdir,
-        )
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited: {log_path.read_text()[-2000:]}")
-            try:
-                client = Http(port)
-                status, _ = client.request("GET", "/healthz")
-                client.close()
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} not ready: {log_path.read_text()[-2000:]}")
-            time.sleep(0.2)
+    with datlake_serve({**env, "DATLAKE_PORT": str(port)}, workdir / f"{name}.log", cwd=workdir):
         log(f"{name} ready on port {port}")
-        yield Server(process, port, log_path)
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        yield port
 
 
 def prepare(env: dict[str, str], tables: int, visible: int) -> dict[str, Any]:
@@ -153,11 +88,10 @@ def prepare(env: dict[str, str], tables: int, visible: int) -> dict[str, Any]:
 
     from catalog.app import build_services
     from catalog.authz.model import Grant
-    from catalog.config import Settings
     from catalog.persistence.database import make_engine, migrate
     from catalog.persistence.schema import NAMESPACE_SEPARATOR, entities, namespaces
 
-    settings = Settings(**{k.removeprefix("DATLAKE_").lower(): v for k, v in env.items() if k.startswith("DATLAKE_")})
+    settings = settings_of(env)
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
     engine.dispose()
@@ -204,28 +138,16 @@ def prepare(env: dict[str, str], tables: int, visible: int) -> dict[str, Any]:
     return {"admin": admin, "reader": reader, "reader_key": key.api_key, "visible": seen}
 
 
-def oauth_token(port: int, client_id: str, secret: str) -> str:
-    client = Http(port)
-    body = urlencode({"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}).encode()
-    status, data = client.request(
-        "POST", "/v1/oauth/tokens", body, {"Content-Type": "application/x-www-form-urlencoded"}
-    )
-    client.close()
-    if status != 200:
-        raise RuntimeError(f"token: {status} {data[:300]!r}")
-    token: str = json.loads(data)["access_token"]
-    return token
-
-
-def bench_load(anonymous: Server, secured: Server, setup: dict[str, Any], requests: int, warmup: int) -> dict[str, Any]:
+def bench_load(anonymous: int, secured: int, setup: dict[str, Any], requests: int, warmup: int) -> dict[str, Any]:
+    """``anonymous`` and ``secured``: the two servers' ports."""
     table = setup["visible"][1]
     path = f"/v1/{WAREHOUSE}/namespaces/{NAMESPACE}/tables/{table}"
-    token = oauth_token(secured.port, setup["reader"].client_id, setup["reader"].client_secret)
+    token = oauth_token(secured, setup["reader"].client_id, setup["reader"].client_secret)
     clients = {
-        "anonymous_no_authz": Http(anonymous.port),
-        "api_key": Http(secured.port, {"Authorization": f"Bearer {setup['reader_key']}"}),
-        "jwt": Http(secured.port, {"Authorization": f"Bearer {token}"}),
-        "x_api_key": Http(secured.port, {"X-API-Key": setup["reader_key"]}),
+        "anonymous_no_authz": Http(anonymous),
+        "api_key": Http(secured, {"Authorization": f"Bearer {setup['reader_key']}"}),
+        "jwt": Http(secured, {"Authorization": f"Bearer {token}"}),
+        "x_api_key": Http(secured, {"X-API-Key": setup["reader_key"]}),
     }
     latencies: dict[str, list[float]] = {name: [] for name in clients}
     for i in range(warmup + requests):
@@ -257,9 +179,8 @@ def bench_auth_path(env: dict[str, str], setup: dict[str, Any], requests: int, w
     Isolates what access control itself costs per request (mostly the one database round trip)."""
     from catalog.app import build_services
     from catalog.authz.model import Action, Securable
-    from catalog.config import Settings
 
-    settings = Settings(**{k.removeprefix("DATLAKE_").lower(): v for k, v in env.items() if k.startswith("DATLAKE_")})
+    settings = settings_of(env)
     services = build_services(settings)
     open_services = build_services(settings.model_copy(update={"auth_allow_anonymous": True}))
     open_services.authenticator.allow_anonymous = True
@@ -290,10 +211,10 @@ def bench_auth_path(env: dict[str, str], setup: dict[str, Any], requests: int, w
     return result
 
 
-def bench_list(secured: Server, setup: dict[str, Any], passes: int) -> dict[str, Any]:
-    reader = Http(secured.port, {"Authorization": f"Bearer {setup['reader_key']}"})
-    admin_token = oauth_token(secured.port, setup["admin"].client_id, setup["admin"].client_secret)
-    admin = Http(secured.port, {"Authorization": f"Bearer {admin_token}"})
+def bench_list(secured: int, setup: dict[str, Any], passes: int) -> dict[str, Any]:
+    reader = Http(secured, {"Authorization": f"Bearer {setup['reader_key']}"})
+    admin_token = oauth_token(secured, setup["admin"].client_id, setup["admin"].client_secret)
+    admin = Http(secured, {"Authorization": f"Bearer {admin_token}"})
     base = f"/v1/{WAREHOUSE}/namespaces/{NAMESPACE}/tables"
     results: dict[str, Any] = {}
     for label, client, size, expected in [
@@ -388,28 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     checks = []
     for dotted, (op, limit) in TARGETS.items():
-        value = _lookup(results, dotted)
+        value = lookup(results, dotted)
         passed = value is not None and (value <= limit if op == "<=" else value >= limit)
         checks.append({"figure": dotted, "value": value, "target": f"{op} {limit}", "passed": passed})
     results["targets"] = checks
     print(json.dumps(results, indent=2))
     return 0 if all(c["passed"] for c in checks) else 1
-
-
-def _lookup(results: dict[str, Any], dotted: str) -> Any:
-    """Follow ``dotted`` through nested dicts whose keys may contain dots themselves."""
-    node: Any = results
-    rest = dotted
-    while rest:
-        if not isinstance(node, dict):
-            return None
-        for key in sorted(node, key=len, reverse=True):
-            if rest == key or rest.startswith(key + "."):
-                node, rest = node[key], rest[len(key) + 1 :]
-                break
-        else:
-            return None
-    return node
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ Run ``python bench/catalog_bench.py --help``; see bench/README.md.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import math
 import os
@@ -34,12 +33,21 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench._common import (  # noqa: E402
+    Http,
+    Popen,
+    bootstrap_admin,
+    datlake_command,
+    datlake_serve,
+    lookup,
+    oauth_token,
+    percentile,
+)
 from tests.services import PG_ADMIN_URL, PostgresServer, S3Server, free_port, seaweedfs  # noqa: E402
 
 WAREHOUSE_NAME = "lake"
@@ -104,13 +112,6 @@ def log(message: str) -> None:
 
 
 # --- statistics --------------------------------------------------------------------------------
-
-
-def percentile(sorted_values: list[float], pct: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    index = max(0, math.ceil(pct / 100 * len(sorted_values)) - 1)
-    return sorted_values[index]
 
 
 def summarize(latencies: list[float], wall: float, errors: int = 0) -> dict[str, Any]:
@@ -206,68 +207,13 @@ class CpuMeter:
         }
 
 
-# --- a lean keep-alive HTTP client --------------------------------------------------------------
-
-
-class Http:
-    """One keep-alive connection through ``http.client``: the least client CPU per request."""
-
-    def __init__(self, host: str, port: int, token: str | None = None) -> None:
-        self.host = host
-        self.port = port
-        self.conn: http.client.HTTPConnection | None = None
-        self.auth = {"Authorization": f"Bearer {token}"} if token else {}
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
-    def request(self, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
-        payload = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json", **self.auth} if payload is not None else self.auth
-        for attempt in (1, 2):
-            if self.conn is None:
-                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=120)
-            try:
-                self.conn.request(method, path, body=payload, headers=headers)
-                response = self.conn.getresponse()
-                data = response.read()
-                if response.will_close:
-                    self.close()
-                return response.status, data
-            except (http.client.HTTPException, ConnectionError):
-                self.close()
-                # A keep-alive connection the server closed while idle: retry reads only.
-                if attempt == 2 or method not in ("GET", "HEAD"):
-                    raise
-        raise AssertionError("unreachable")
-
-    def json(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
-        status, data = self.request(method, path, body)
-        if status != expect:
-            raise RuntimeError(f"{method} {path} -> {status}: {data[:500]!r}")
-        return json.loads(data) if data else None
-
-
 # --- the server under test ----------------------------------------------------------------------
-
-
-def datlake_command(env: dict[str, str]) -> list[str]:
-    if env.get("BENCH_SERVER_SRC"):  # another checkout of the catalog, for A/B comparisons
-        return [sys.executable, "-m", "catalog.cli"]
-    script = Path(sys.executable).parent / "datlake"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("datlake")
-    return [found] if found else [sys.executable, "-m", "catalog.cli"]
 
 
 @dataclass
 class Server:
-    process: subprocess.Popen[bytes]
+    process: Popen
     port: int
-    env: dict[str, str]
     log_path: Path
     token: str | None = None
     profiles: list[str] = field(default_factory=list)
@@ -277,58 +223,24 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def client(self) -> Http:
-        return Http("127.0.0.1", self.port, self.token)
+        return Http(self.port, {"Authorization": f"Bearer {self.token}"} if self.token else None)
 
 
 @contextmanager
 def catalog_server(env: dict[str, str], workdir: Path) -> Iterator[Server]:
-    """``datlake migrate`` then ``datlake serve``; stopped (SIGINT, then SIGKILL) on exit."""
-    command = datlake_command(env)
-    migrated = subprocess.run([*command, "migrate"], env=env, capture_output=True, text=True, cwd=workdir)
+    """``datlake migrate`` (the server's own checkout migrates, see ``--server-src``) then ``datlake serve``."""
+    migrated = subprocess.run([*datlake_command(env), "migrate"], env=env, capture_output=True, text=True, cwd=workdir)
     if migrated.returncode != 0:
         raise RuntimeError(f"datlake migrate failed: {migrated.stderr[-2000:]}")
     log(f"datlake migrate: {migrated.stdout.strip()}")
-    port = int(env["DATLAKE_PORT"])
     log_path = workdir / "server.log"
-    with open(log_path, "wb") as server_log:
-        process = subprocess.Popen(
-            [*command, "serve"],
-            env=env,
-            stdout=server_log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=workdir,
-        )
-    server = Server(process, port, env, log_path)
-    try:
-        deadline = time.monotonic() + 90
-        client = server.client()
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"datlake serve exited ({process.returncode}): {log_path.read_text()[-2000:]}")
-            try:
-                status, _ = client.request("GET", f"/v1/config?warehouse={WAREHOUSE_NAME}")
-                if status in (200, 401):  # up (401: access control is on, the bench logs in next)
-                    break
-            except (OSError, http.client.HTTPException):
-                client.close()
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"datlake serve not ready: {log_path.read_text()[-2000:]}")
-            time.sleep(0.2)
-        client.close()
+    with datlake_serve(env, log_path, cwd=workdir) as process:
+        server = Server(process, int(env["DATLAKE_PORT"]), log_path)
         workers = int(env.get("DATLAKE_WORKERS") or min(os.cpu_count() or 1, 4))  # the server's default
         if workers > 1:  # the uvicorn supervisor answers before every worker has started
             time.sleep(2)
         log(f"datlake serve ready on {server.url} (pid {process.pid}, {workers} worker(s))")
         yield server
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
 
 
 @contextmanager
@@ -371,43 +283,6 @@ def profiled(server: Server, profile_dir: Path | None, phase: str) -> Iterator[N
         except subprocess.TimeoutExpired:
             recorder.kill()
         server.profiles.append(str(out))
-
-
-def bootstrap_admin(server: Server) -> str | None:
-    """Create an administrator in the bench database and return a bearer token for it.
-
-    None when this version of the catalog has no access control yet (then requests go unauthenticated).
-    """
-    try:
-        from catalog.persistence.access_store import AccessStore
-        from catalog.persistence.database import make_engine
-        from catalog.persistence.store import CatalogStore
-        from catalog.service.access import AccessService
-    except ImportError:
-        return None
-    engine = make_engine(server.env["DATLAKE_DATABASE_URL"])
-    try:
-        created = AccessService(AccessStore(engine), CatalogStore(engine), WAREHOUSE_NAME).bootstrap("bench-admin")
-    finally:
-        engine.dispose()
-    form = urlencode(
-        {"grant_type": "client_credentials", "client_id": created.client_id, "client_secret": created.client_secret}
-    )
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-    try:
-        conn.request(
-            "POST", "/v1/oauth/tokens", body=form, headers={"Content-Type": "application/x-www-form-urlencoded"}
-        )
-        response = conn.getresponse()
-        data = response.read()
-    finally:
-        conn.close()
-    if response.status == 404:
-        return None
-    if response.status != 200:
-        raise RuntimeError(f"token request failed: {response.status} {data[:300]!r}")
-    token: str = json.loads(data)["access_token"]
-    return token
 
 
 # --- phases -------------------------------------------------------------------------------------
@@ -612,8 +487,8 @@ def bench_append(server: Server, s3: S3Server, counts: Counts, profile_dir: Path
         cpu = meter.result(counts.appends_sequential)
     summary = summarize(latencies, wall)
     summary.update(cpu)
-    summary["catalog_commit_p50_ms"] = round(percentile(sorted(commit_timings), 50) * 1000, 2)
-    summary["catalog_commit_p99_ms"] = round(percentile(sorted(commit_timings), 99) * 1000, 2)
+    summary["catalog_commit_p50_ms"] = round(percentile(commit_timings, 50) * 1000, 2)
+    summary["catalog_commit_p99_ms"] = round(percentile(commit_timings, 99) * 1000, 2)
     result["sequential"] = summary
     log(f"append: sequential {summary['rps']} appends/s (catalog commit p50 {summary['catalog_commit_p50_ms']} ms)")
 
@@ -645,7 +520,7 @@ def bench_append(server: Server, s3: S3Server, counts: Counts, profile_dir: Path
         cpu = meter.result(total)
     summary = summarize([lat for lats in outputs for lat in lats], wall)
     summary.update(cpu)
-    all_commits = sorted(lat for ts in timings for lat in ts)
+    all_commits = [lat for ts in timings for lat in ts]
     summary["catalog_commit_p50_ms"] = round(percentile(all_commits, 50) * 1000, 2)
     summary["catalog_commit_p99_ms"] = round(percentile(all_commits, 99) * 1000, 2)
     result["threads_4_tables_4"] = summary
@@ -736,15 +611,6 @@ def machine_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "loadavg_start": list(os.getloadavg()),
     }
-
-
-def lookup(results: dict[str, Any], dotted: str) -> Any:
-    value: Any = results
-    for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
 
 
 def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -867,13 +733,10 @@ def main(argv: list[str] | None = None) -> int:
         server = stack.enter_context(catalog_server(env, workdir))
         report["setup"]["server_pid"] = server.process.pid
         if args.auth == "admin":
-            server.token = bootstrap_admin(server)
+            admin = bootstrap_admin(database_url, WAREHOUSE_NAME)
+            server.token = oauth_token(server.port, admin.client_id, admin.client_secret)
         report["setup"]["auth"] = (
-            "bearer token of an administrator"
-            if server.token
-            else "anonymous (DATLAKE_AUTH_ALLOW_ANONYMOUS)"
-            if args.auth == "anonymous"
-            else "none (this catalog version has no access control)"
+            "bearer token of an administrator" if server.token else "anonymous (DATLAKE_AUTH_ALLOW_ANONYMOUS)"
         )
         log(f"auth: {report['setup']['auth']}")
         setup = server.client()

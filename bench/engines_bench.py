@@ -21,12 +21,12 @@ is at most 10%. ``python bench/engines_bench.py --help``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench._common import bootstrap_admin, datlake_serve  # noqa: E402
 from tests.services import PG_ADMIN_URL, PostgresServer, S3Server, free_port, seaweedfs  # noqa: E402
 
 WAREHOUSE = "lake"
@@ -66,62 +67,20 @@ class Catalog:
 
 @contextmanager
 def catalog_server(database_url: str, warehouse: str, s3: S3Server | None, workdir: Path) -> Iterator[Catalog]:
-    """``datlake migrate``, an administrator, then ``datlake serve`` on a free loopback port."""
+    """``datlake serve`` on a migrated database and a free loopback port, with an administrator."""
+    port = free_port()
     env = {
         **os.environ,
         "DATLAKE_DATABASE_URL": database_url,
         "DATLAKE_WAREHOUSE": warehouse,
         "DATLAKE_AUTH_JWT_SECRET": "engines-bench-jwt-secret-0123456789abcdef",
-        "DATLAKE_PORT": str(free_port()),
+        "DATLAKE_PORT": str(port),
         "DATLAKE_LOG_LEVEL": "WARNING",
         **(s3.settings_env() if s3 else {}),
     }
-    command = [sys.executable, "-m", "catalog.cli"]
-    migrated = subprocess.run([*command, "migrate"], env=env, capture_output=True, text=True, cwd=workdir)
-    if migrated.returncode != 0:
-        raise RuntimeError(f"datlake migrate failed: {migrated.stderr[-2000:]}")
-
-    from catalog.persistence.access_store import AccessStore
-    from catalog.persistence.database import make_engine
-    from catalog.persistence.store import CatalogStore
-    from catalog.service.access import AccessService
-
-    engine = make_engine(database_url)
-    try:
-        store = CatalogStore(engine)
-        store.ensure_warehouse(WAREHOUSE, warehouse)
-        admin = AccessService(AccessStore(engine), store, WAREHOUSE).bootstrap("bench-admin")
-    finally:
-        engine.dispose()
-
-    log_path = workdir / f"server-{env['DATLAKE_PORT']}.log"
-    with open(log_path, "wb") as server_log:
-        process = subprocess.Popen(
-            [*command, "serve"], env=env, stdout=server_log, stderr=subprocess.STDOUT, cwd=workdir
-        )
-    url = f"http://127.0.0.1:{env['DATLAKE_PORT']}"
-    try:
-        import httpx
-
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"datlake serve exited: {log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code < 500:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("datlake serve not ready")
-            time.sleep(0.2)
-        yield Catalog(url, admin.client_id, admin.client_secret, s3)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with datlake_serve(env, workdir / f"server-{port}.log", cwd=workdir):
+        admin = bootstrap_admin(database_url, WAREHOUSE)
+        yield Catalog(f"http://127.0.0.1:{port}", admin.client_id, admin.client_secret, s3)
 
 
 def write_table(catalog: Catalog, rows: int, files: int) -> None:
@@ -203,12 +162,12 @@ def bench_duckdb(catalog: Catalog, repeats: int) -> dict[str, Any]:
 
     def through() -> Any:
         con = fresh()  # extensions and the S3 secret are not the catalog's cost
-        seconds, result = timed(
-            lambda: (
-                duckdb_attach_catalog(con, catalog.url, WAREHOUSE, credential=catalog.credential),
-                con.execute(QUERY.format(table="lake.b.t")).fetchone(),
-            )[1]
-        )
+
+        def run() -> Any:
+            duckdb_attach_catalog(con, catalog.url, WAREHOUSE, credential=catalog.credential)
+            return con.execute(QUERY.format(table="lake.b.t")).fetchone()
+
+        seconds, result = timed(run)
         con.close()
         return seconds, result
 
@@ -242,7 +201,7 @@ def bench_spark(catalog: Catalog, repeats: int) -> dict[str, Any]:
     from tests.spark_engine import catalog_conf, new_spark_session, register_catalog
 
     spark = new_spark_session("datlake-engines-bench")
-    counter = iter(range(1, 1_000_000))
+    counter = itertools.count(1)
     try:
 
         def new_catalog() -> str:
@@ -311,9 +270,11 @@ def main() -> int:
     try:
         with ExitStack() as stack:
             s3 = stack.enter_context(seaweedfs())
-            on_s3 = stack.enter_context(catalog_server(postgres.new_database(), f"s3://{s3.bucket}/bench", s3, workdir))
+            on_s3 = stack.enter_context(
+                catalog_server(postgres.new_database(migrated=True), f"s3://{s3.bucket}/bench", s3, workdir)
+            )
             on_files = stack.enter_context(
-                catalog_server(postgres.new_database(), (workdir / "warehouse").as_uri(), None, workdir)
+                catalog_server(postgres.new_database(migrated=True), (workdir / "warehouse").as_uri(), None, workdir)
             )
             for catalog in (on_s3, on_files):
                 log(f"writing {args.rows} rows in {args.files} files to {catalog.url}")

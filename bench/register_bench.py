@@ -25,14 +25,12 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -45,6 +43,7 @@ import httpx  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
+from bench._common import bootstrap_admin, datlake, datlake_serve, lookup, wait_until  # noqa: E402
 from tests.services import PG_ADMIN_URL, REDIS_URL, PostgresServer, S3Server, free_port, s3_server  # noqa: E402
 
 JWT_SECRET = "datlake-bench-jwt-secret-0123456789abcdef"
@@ -89,49 +88,6 @@ def upload(s3: S3Server, prefix: str, count: int, rows: int) -> None:
                 range(count),
             )
         )
-
-
-@contextmanager
-def process(command: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def wait_until(check: Any, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except Exception:  # noqa: BLE001 - not ready yet
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{what} not ready after {timeout}s")
-
-
-def api_key(database_url: str) -> str:
-    from catalog.persistence.access_store import AccessStore
-    from catalog.persistence.database import make_engine
-    from catalog.persistence.store import CatalogStore
-    from catalog.service.access import AccessService
-
-    engine = make_engine(database_url)
-    try:
-        access = AccessService(AccessStore(engine), CatalogStore(engine), "lake")
-        created = access.bootstrap("bench-admin")
-        key: str = access.create_api_key(created.name).api_key
-        return key
-    finally:
-        engine.dispose()
 
 
 def submit_and_wait(http: httpx.Client, table: str, uri: str, timeout: float = 900) -> tuple[float, dict[str, Any]]:
@@ -203,12 +159,7 @@ def main() -> int:
     try:
         with ExitStack() as stack:
             s3 = stack.enter_context(s3_server())
-            database_url = postgres.new_database()
-            from catalog.persistence.database import make_engine, migrate
-
-            engine = make_engine(database_url)
-            migrate(engine)
-            engine.dispose()
+            database_url = postgres.new_database(migrated=True)
             port = free_port()
             env = {k: v for k, v in os.environ.items() if not k.startswith("DATLAKE_")}
             env.update(
@@ -225,13 +176,12 @@ def main() -> int:
                     **s3.settings_env(),
                 }
             )
-            datlake = shutil.which("datlake", path=os.path.dirname(sys.executable)) or "datlake"
-            stack.enter_context(process([datlake, "serve"], env, tmp / "serve.log"))
-            stack.enter_context(process([datlake, "worker"], env, tmp / "worker.log"))
+            worker_log = tmp / "worker.log"
+            worker = stack.enter_context(datlake("worker", env, worker_log))
+            stack.enter_context(datlake_serve(env, tmp / "serve.log"))
+            wait_until(lambda: "listening on queue" in worker_log.read_text(), "datlake worker", worker, worker_log)
+            key = bootstrap_admin(database_url, "lake").api_key
             url = f"http://127.0.0.1:{port}"
-            wait_until(lambda: httpx.get(f"{url}/healthz", timeout=2).status_code == 200, "datlake serve")
-            wait_until(lambda: "listening on queue" in (tmp / "worker.log").read_text(), "datlake worker")
-            key = api_key(database_url)
             http = stack.enter_context(
                 httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
             )
@@ -295,9 +245,7 @@ def main() -> int:
 
     verdicts = {}
     for name, (op, threshold) in TARGETS.items():
-        value: Any = figures
-        for part in name.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
+        value = lookup(figures, name)
         if value is None:
             continue
         ok = value >= threshold if op == ">=" else value <= threshold
