@@ -156,7 +156,7 @@ def describe_type(schema: Mapping[str, Any] | None) -> str:
     return f"{kind} ({fmt})" if fmt else str(kind)
 
 
-def _content_types(document: Mapping[str, Any], content: Mapping[str, Any] | None) -> list[str]:
+def _content_types(content: Mapping[str, Any] | None) -> list[str]:
     lines = []
     for media_type, media in (content or {}).items():
         schema = media.get("schema") if isinstance(media, Mapping) else None
@@ -213,7 +213,7 @@ def render_operation(document: Mapping[str, Any], method: str, path: str, operat
     if "requestBody" in operation:
         body = _resolve(document, operation["requestBody"])
         required = "required" if body.get("required") else "optional"
-        kinds = _content_types(document, body.get("content"))
+        kinds = _content_types(body.get("content"))
         out += [f"**Request body** ({required}): " + "; ".join(kinds or ["any"]), ""]
 
     responses = operation.get("responses", {})
@@ -221,7 +221,7 @@ def render_operation(document: Mapping[str, Any], method: str, path: str, operat
         out += ["| response | description | body |", "|---|---|---|"]
         for status, response in responses.items():
             response = _resolve(document, response)
-            body_text = "; ".join(_content_types(document, response.get("content"))) or "none"
+            body_text = "; ".join(_content_types(response.get("content"))) or "none"
             headers = ", ".join(f"`{name}`" for name in response.get("headers", {}))
             if headers:
                 body_text += f"; headers {headers}"
@@ -268,9 +268,9 @@ def render_upstream_table(document: Mapping[str, Any]) -> str:
     """Every served ``/v1`` route next to the spec operation it implements."""
     out = ["| route | Iceberg REST spec operation | spec request body |", "|---|---|---|"]
     for method, path, _operation in _operations(document):
-        key = (method.upper(), path)
         if not path.startswith("/v1/"):
             continue
+        key = (method.upper(), path)
         if key in UPSTREAM:
             operation, body = UPSTREAM[key]
             out.append(f"| `{method.upper()} {path}` | `{operation}` | {f'`{body}`' if body else ''} |")
