@@ -141,7 +141,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        callers = services.authenticator.store.callers
+        callers.start()
         yield
+        callers.stop()
         detached.close()
         services.store.engine.dispose()
 

@@ -38,3 +38,7 @@ class LruCache(Generic[K, V]):
     def discard(self, key: K) -> None:
         with self._lock:
             self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()

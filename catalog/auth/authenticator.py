@@ -1,9 +1,11 @@
 """Authentication of a request: API keys, the catalog's own JWTs, external OIDC tokens.
 
 Accepted: ``Authorization: Bearer <api key | JWT>`` and ``X-API-Key: <api key>``. Every request
-re-reads the credential and the principal (one indexed query that also returns the principal's
-grants), so a revoked key, an expired key or a disabled principal fails on the very next
-request. Nothing is cached beyond the request.
+checks the credential and the principal (one indexed query that also returns the principal's
+grants), so a revoked key, an expired key or a disabled principal fails on the next request. On
+PostgreSQL the query's result is kept in memory until PostgreSQL notifies any access change
+(:mod:`catalog.persistence.caller_cache`): a request whose caller is kept is authenticated
+without a database round trip (``kept_only=True``, run on the event loop).
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ def presented_credential(headers: Mapping[str, str]) -> Presented | None:
     return None
 
 
+class NotKept(Exception):
+    """The caller is not kept in memory: authenticate again, allowing database reads."""
+
+
 class Authenticator:
     """Turns request headers into a :class:`Principal` or raises :class:`errors.NotAuthorized` (401)."""
 
@@ -53,40 +59,52 @@ class Authenticator:
         self.tokens = tokens
         self.allow_anonymous = allow_anonymous
 
-    def authenticate(self, headers: Mapping[str, str]) -> Principal:
+    def authenticate(self, headers: Mapping[str, str], *, kept_only: bool = False) -> Principal:
+        """``kept_only``: never touch the database; raise :class:`NotKept` where it would be needed."""
         presented = presented_credential(headers)
         if presented is None:
             if self.allow_anonymous:
                 audit.set_principal(ANONYMOUS.name)
                 return ANONYMOUS
             raise errors.NotAuthorized("Authentication required: send Authorization: Bearer <token or API key>")
-        principal = self.principal_for_token(presented.token, api_key_only=presented.via == "x-api-key")
+        principal = self.principal_for_token(
+            presented.token, api_key_only=presented.via == "x-api-key", kept_only=kept_only
+        )
         audit.set_principal(principal.name)
         return principal
 
-    def principal_for_token(self, token: str, *, api_key_only: bool = False) -> Principal:
+    def principal_for_token(self, token: str, *, api_key_only: bool = False, kept_only: bool = False) -> Principal:
         """The principal behind an API key or an access token (also used by the token exchange)."""
         parsed = parse_api_key(token)
         if parsed is not None:
-            return self._api_key(*parsed)
+            return self._api_key(*parsed, kept_only=kept_only)
         if api_key_only:
             raise errors.NotAuthorized(INVALID)
         claims = self.tokens.verify(token)
         if claims.external:
-            record = self.store.caller_by_name(claims.principal_name)
+            record = self._caller(None, claims.principal_name, kept_only)
             if record is None:
                 raise errors.NotAuthorized(f"No principal named by the token: {claims.principal_name}")
             return self._usable(record, check_credential=False)
-        if claims.credential_id is None:  # exchanged from an external token: no credential of ours behind it
-            record = self.store.caller_by_name(claims.principal_name)
-        else:
-            record = self.store.caller_by_credential(claims.credential_id)
+        # A token exchanged from an external token has no credential of ours behind it.
+        record = self._caller(claims.credential_id, claims.principal_name, kept_only)
         if record is None or record.principal_id != claims.principal_id:
             raise errors.NotAuthorized(INVALID)
         return self._usable(record, check_credential=claims.credential_id is not None)
 
-    def _api_key(self, key_id: str, secret: str) -> Principal:
-        record = self.store.caller_by_credential(key_id)
+    def _caller(self, credential_id: str | None, name: str, kept_only: bool) -> CallerRecord | None:
+        """The caller of a credential, or of a principal name where there is no credential."""
+        if kept_only:
+            record = self.store.cached_caller(credential_id, name)
+            if record is None:
+                raise NotKept
+            return record
+        if credential_id is None:
+            return self.store.caller_by_name(name)
+        return self.store.caller_by_credential(credential_id)
+
+    def _api_key(self, key_id: str, secret: str, *, kept_only: bool = False) -> Principal:
+        record = self._caller(key_id, "", kept_only)
         if (
             record is None
             or record.credential_kind != API_KEY

@@ -13,7 +13,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
+from catalog.auth.authenticator import NotKept
 from catalog.auth.principal import Principal
 from catalog.authz.authorizer import Authorizer
 
@@ -21,10 +23,16 @@ if TYPE_CHECKING:
     from catalog.auth.authenticator import Authenticator
 
 
-def get_principal(request: Request) -> Principal:
-    """The authenticated caller of this request (credentials are re-checked on every request)."""
+async def get_principal(request: Request) -> Principal:
+    """The authenticated caller of this request (credentials are re-checked on every request).
+
+    A caller kept in memory is authenticated on the event loop; otherwise the database lookup
+    runs in the thread pool."""
     authenticator: Authenticator = request.app.state.services.authenticator
-    return authenticator.authenticate(request.headers)
+    try:
+        return authenticator.authenticate(request.headers, kept_only=True)
+    except NotKept:
+        return await run_in_threadpool(authenticator.authenticate, request.headers)
 
 
 async def get_authorizer(request: Request) -> Authorizer:  # async: no thread-pool hop

@@ -1,24 +1,41 @@
 """All SQL of identity and access control: principals, credentials, roles, grants, the audit log.
 
 The hot path is :meth:`AccessStore.caller_by_credential` / :meth:`AccessStore.caller_by_name`:
-one indexed query per request returns the credential's state, the principal's state and every
-grant of every role the principal holds, so authentication and authorization need no further
-round trip.
+one indexed query returns the credential's state, the principal's state and every grant of every
+role the principal holds, so authentication and authorization need no further round trip. On
+PostgreSQL its result is kept between requests until any access change is notified
+(:mod:`catalog.persistence.caller_cache`); every write here drops this process's kept callers
+itself before it returns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, overload
 
-from sqlalchemy import ColumnElement, Engine, Select, and_, bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from catalog import errors
 from catalog.audit import AuditRow
 from catalog.authz.model import Grant
+from catalog.persistence.caller_cache import CacheKey, CallerCache
 from catalog.persistence.database import read_engine
 from catalog.persistence.schema import audit_log, credentials, grants, principals, role_members, roles
 
@@ -106,6 +123,7 @@ class AccessStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.callers: CallerCache[CallerRecord] = CallerCache(engine)
         self._reader = read_engine(engine)  # the per-request lookup: no BEGIN/ROLLBACK round trips
         # Built once: the hot path then skips statement construction and cache-key generation.
         self._by_credential = self._caller_query(credentials.c.id == bindparam("key"), True)
@@ -140,6 +158,33 @@ class AccessStore:
         return select(*columns).select_from(source).where(where)
 
     def _caller(self, query: Select[Any], key: str, with_credential: bool) -> CallerRecord | None:
+        cache_key: CacheKey = ("credential" if with_credential else "name", key)
+        cached = self.callers.get(cache_key)
+        if cached is not None:
+            return cached
+        generation = self.callers.generation()
+        record = self._read_caller(query, key, with_credential)
+        if record is not None:
+            self.callers.put(cache_key, record, generation)
+        return record
+
+    def cached_caller(self, credential_id: str | None, name: str | None = None) -> CallerRecord | None:
+        """The kept caller of a credential (or of a principal name), without touching the database."""
+        if credential_id is not None:
+            return self.callers.get(("credential", credential_id))
+        return self.callers.get(("name", name)) if name is not None else None
+
+    @contextmanager
+    def _changing(self) -> Iterator[Connection]:
+        """A transaction on the access tables; afterwards this process keeps no caller that it may
+        have changed (other processes hear of it from PostgreSQL)."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        finally:
+            self.callers.invalidate()
+
+    def _read_caller(self, query: Select[Any], key: str, with_credential: bool) -> CallerRecord | None:
         with self._reader.connect() as conn:
             rows = conn.execute(query, {"key": key}).all()
         if not rows:
@@ -174,7 +219,7 @@ class AccessStore:
 
     def create_principal(self, name: str, type_: str) -> int:
         try:
-            with self.engine.begin() as conn:
+            with self._changing() as conn:
                 result = conn.execute(insert(principals).values(name=name, type=type_, enabled=True, created_at=_now()))
                 key = result.inserted_primary_key
                 assert key is not None
@@ -212,7 +257,7 @@ class AccessStore:
         ]
 
     def set_enabled(self, name: str, enabled: bool) -> None:
-        with self.engine.begin() as conn:
+        with self._changing() as conn:
             result = conn.execute(update(principals).where(principals.c.name == name).values(enabled=enabled))
         if result.rowcount != 1:
             raise errors.NotFound(f"Principal does not exist: {name}")
@@ -248,7 +293,7 @@ class AccessStore:
         prefix: str,
         expires_at: datetime | None = None,
     ) -> None:
-        with self.engine.begin() as conn:
+        with self._changing() as conn:
             conn.execute(
                 insert(credentials).values(
                     id=credential_id,
@@ -277,7 +322,7 @@ class AccessStore:
 
     def revoke_credential(self, principal_id: int, credential_id: str, kind: str) -> bool:
         """Mark a live credential revoked; False when there is no such live credential."""
-        with self.engine.begin() as conn:
+        with self._changing() as conn:
             result = conn.execute(
                 update(credentials)
                 .where(
@@ -294,7 +339,7 @@ class AccessStore:
 
     def create_role(self, name: str) -> int:
         try:
-            with self.engine.begin() as conn:
+            with self._changing() as conn:
                 result = conn.execute(insert(roles).values(name=name, created_at=_now()))
                 key = result.inserted_primary_key
                 assert key is not None
@@ -324,7 +369,7 @@ class AccessStore:
 
     def add_member(self, role_id: int, principal_id: int) -> None:
         """Idempotent: holding a role twice is holding it once."""
-        with self.engine.begin() as conn:
+        with self._changing() as conn:
             present = conn.execute(
                 select(role_members.c.role_id).where(
                     role_members.c.role_id == role_id, role_members.c.principal_id == principal_id
@@ -337,7 +382,7 @@ class AccessStore:
                     pass
 
     def remove_member(self, role_id: int, principal_id: int) -> bool:
-        with self.engine.begin() as conn:
+        with self._changing() as conn:
             result = conn.execute(
                 delete(role_members).where(
                     role_members.c.role_id == role_id, role_members.c.principal_id == principal_id
@@ -350,7 +395,7 @@ class AccessStore:
     def add_grant(self, role_id: int, grant: Grant) -> bool:
         """Add a grant; False when the role already holds it."""
         try:
-            with self.engine.begin() as conn:
+            with self._changing() as conn:
                 conn.execute(
                     insert(grants).values(
                         role_id=role_id,
@@ -366,7 +411,7 @@ class AccessStore:
         return True
 
     def remove_grant(self, role_id: int, grant: Grant) -> bool:
-        with self.engine.begin() as conn:
+        with self._changing() as conn:
             result = conn.execute(
                 delete(grants).where(
                     grants.c.role_id == role_id,
