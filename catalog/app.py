@@ -140,7 +140,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     services = services or build_services(settings)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        config_routes.served_endpoints(app)
         callers = services.authenticator.store.callers
         callers.start()
         yield

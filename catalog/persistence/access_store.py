@@ -437,7 +437,10 @@ class AccessStore:
     def write_audit(self, rows: list[AuditRow]) -> None:
         if not rows:
             return
-        with self.engine.begin() as conn:
+        # A single row (most requests) is one atomic statement: on PostgreSQL it runs in autocommit,
+        # without the BEGIN and COMMIT round trips. Several rows go in one transaction.
+        single = len(rows) == 1 and self._reader is not self.engine
+        with self._reader.connect() if single else self.engine.begin() as conn:
             conn.execute(
                 insert(audit_log),
                 [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
 from catalog import errors
@@ -12,14 +12,17 @@ from catalog.rest.deps import Services, ServicesDep, api_routes
 router = APIRouter(prefix="/v1", tags=["Configuration"])
 
 
-def served_endpoints(request: Request) -> list[str]:
-    """Every ``METHOD /v1/{prefix}/...`` route this app serves, as the spec's endpoint strings
-    (worked out on the first call: the routes do not change once the app serves)."""
-    state = request.app.state
+def served_endpoints(app: FastAPI) -> list[str]:
+    """Every ``METHOD /v1/{prefix}/...`` route this app serves, as the spec's endpoint strings.
+
+    Worked out once (the routes do not change once the app serves) and at start by the app's
+    lifespan: flattening FastAPI's routes takes tens of milliseconds, too long for a client's
+    first call to wait."""
+    state = app.state
     if getattr(state, "served_endpoints", None) is None:
         state.served_endpoints = [
             f"{method} {route.path}"
-            for route in api_routes(request.app)
+            for route in api_routes(app)
             if route.path.startswith("/v1/{prefix}/")
             for method in sorted(route.methods or ())
         ]
@@ -49,6 +52,6 @@ async def get_config(request: Request, services: ServicesDep, warehouse: str | N
     return {
         "defaults": services.storage.client_config(found.location),
         "overrides": {"prefix": found.name},
-        "endpoints": served_endpoints(request),
+        "endpoints": served_endpoints(request.app),
         "idempotency-key-lifetime": f"PT{settings.idempotency_lifetime_seconds}S",
     }
