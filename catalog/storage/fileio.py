@@ -1,4 +1,5 @@
-"""Object-store access for the catalog, through PyIceberg's FileIO only.
+"""Object-store access for the catalog, through PyIceberg's FileIO, except the new metadata file
+of a commit on S3, which :meth:`catalog.storage.s3.S3Access.put_object` writes in one request.
 
 Metadata files are immutable once written, so parsed table metadata and its JSON bytes are
 cached by location: a warm ``loadTable`` touches the database once and the store never.
@@ -25,6 +26,7 @@ from pyiceberg.typedef import UTF8
 from catalog import errors
 from catalog.config import Settings
 from catalog.lru import LruCache
+from catalog.storage.s3 import access_for, is_s3
 
 
 class MetadataFileMissing(Exception):
@@ -152,6 +154,9 @@ class Storage:
     def write_new(self, location: str, payload: bytes, *, unique_name: bool = False) -> None:
         """Write a file that must not exist yet. ``unique_name``: the name carries a random UUID
         (``<version>-<uuid>.metadata.json``), so the existence check (two S3 requests) is skipped."""
+        if unique_name and is_s3(location):
+            access_for(self._settings).put_object(location, payload)
+            return
         try:
             with self.io_for(location).new_output(location).create(overwrite=unique_name) as stream:
                 stream.write(payload)
