@@ -7,6 +7,10 @@ one listening connection in a background thread; every notification drops everyt
 every process and on every replica, within milliseconds of the commit. The process that made a
 change drops its own callers before it answers (:meth:`CallerCache.invalidate`).
 
+A kept caller is not used while the listening connection has unread input either: a
+notification PostgreSQL already sent (for a change committed before this request came in) may be
+waiting there for the listener thread to get the GIL, so the request reads the database instead.
+
 Nothing is kept unless the listener is known to be alive: it pings PostgreSQL every second, and
 when its connection breaks or stops answering, the cache turns itself off (every request reads
 the database again, as with SQLite, which has no notifications) until it is listening again.
@@ -16,6 +20,7 @@ Entries also age out after ``max_age_seconds`` as a last line of defence.
 from __future__ import annotations
 
 import logging
+import select
 import threading
 import time
 from typing import Final, Generic, TypeVar
@@ -48,6 +53,7 @@ class CallerCache(Generic[V]):
         self._generation = 0
         self._heartbeat = -LIVE_GRACE_SECONDS  # monotonic time the listener last proved alive
         self._listening = False
+        self._socket = -1  # the listening connection's file descriptor while listening
         self._stop: threading.Event | None = None  # the running listener's; each start() has its own
 
     # --- use ----------------------------------------------------------------------------------
@@ -77,7 +83,15 @@ class CallerCache(Generic[V]):
             self._entries.clear()
 
     def _live(self) -> bool:
-        return self._listening and time.monotonic() - self._heartbeat < LIVE_GRACE_SECONDS
+        return self._listening and time.monotonic() - self._heartbeat < LIVE_GRACE_SECONDS and not self._unread()
+
+    def _unread(self) -> bool:
+        """Whether the listening connection has input its thread has not processed yet."""
+        try:
+            readable, _, _ = select.select([self._socket], [], [], 0)
+        except (OSError, ValueError):  # closed meanwhile: the listener is going down
+            return True
+        return bool(readable)
 
     # --- the listener ---------------------------------------------------------------------------
 
@@ -103,11 +117,12 @@ class CallerCache(Generic[V]):
             time.sleep(0.01)
         return True
 
-    def _set_listening(self, listening: bool, stop: threading.Event) -> None:
+    def _set_listening(self, listening: bool, stop: threading.Event, socket: int = -1) -> None:
         with self._lock:
             if stop.is_set() and listening:
                 return  # a stopped listener's late news
             self._listening = listening
+            self._socket = socket
             self._generation += 1  # changes may have been missed while not listening
             self._entries.clear()
 
@@ -134,9 +149,13 @@ class CallerCache(Generic[V]):
         with psycopg.connect(*args, **kwargs) as conn:
             conn.execute(f"LISTEN {CHANNEL}")
             self._heartbeat = time.monotonic()
-            self._set_listening(True, stop)
-            while not stop.is_set():
-                for _notification in conn.notifies(timeout=POLL_SECONDS):
-                    self.invalidate()
-                conn.execute("SELECT 1")  # proves the connection (and so the notifications) still work
-                self._heartbeat = time.monotonic()
+            self._set_listening(True, stop, conn.pgconn.socket)
+            try:
+                while not stop.is_set():
+                    for _notification in conn.notifies(timeout=POLL_SECONDS):
+                        self.invalidate()
+                    conn.execute("SELECT 1")  # proves the connection (and so the notifications) still work
+                    self._heartbeat = time.monotonic()
+            finally:
+                if stop is self._stop:
+                    self._set_listening(False, stop)  # before the connection (its socket) is closed
