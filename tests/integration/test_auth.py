@@ -302,6 +302,21 @@ def test_expired_and_tampered_tokens_are_401(app: FastAPI, client: TestClient, a
     _assert_401(anon.get("/v1/config", headers=bearer(forge(app, caller.name, pid, caller.client_id, exp=None))))
 
 
+@SQLITE
+def test_a_remembered_token_still_expires(app: FastAPI, client: TestClient, anon: TestClient) -> None:
+    """A verified token is remembered by its text (no second signature check), but its expiry is
+    checked on every use: valid now within the 10 s leeway, expired a second later."""
+    caller = make_caller(client, [("SELECT", "catalog", "")])
+    now = int(time.time())
+    token = forge(app, caller.name, principal_id(app, caller.name), caller.client_id, iat=now - 100, exp=now - 9)
+    assert anon.get("/v1/config", headers=bearer(token)).status_code == 200
+    assert anon.get("/v1/config", headers=bearer(token)).status_code == 200  # the remembered one
+    time.sleep(1.5)
+    response = anon.get("/v1/config", headers=bearer(token))
+    _assert_401(response)
+    assert "expired" in response.json()["error"]["message"]
+
+
 # --- external OIDC ----------------------------------------------------------------------------------
 
 
