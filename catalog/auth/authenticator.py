@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from catalog import audit, errors
 from catalog.auth.keys import parse_api_key, secret_matches
 from catalog.auth.principal import ANONYMOUS, Principal
-from catalog.auth.tokens import IssuedToken, TokenService
+from catalog.auth.tokens import IssuedToken, NotKept, TokenService
 from catalog.persistence.access_store import API_KEY, CLIENT, AccessStore, CallerRecord
 
 log = logging.getLogger(__name__)
@@ -47,10 +47,6 @@ def presented_credential(headers: Mapping[str, str]) -> Presented | None:
     return None
 
 
-class NotKept(Exception):
-    """The caller is not kept in memory: authenticate again, allowing database reads."""
-
-
 class Authenticator:
     """Turns request headers into a :class:`Principal` or raises :class:`errors.NotAuthorized` (401)."""
 
@@ -60,7 +56,8 @@ class Authenticator:
         self.allow_anonymous = allow_anonymous
 
     def authenticate(self, headers: Mapping[str, str], *, kept_only: bool = False) -> Principal:
-        """``kept_only``: never touch the database; raise :class:`NotKept` where it would be needed."""
+        """``kept_only``: no blocking I/O (database, identity provider's keys); raise
+        :class:`~catalog.auth.tokens.NotKept` where it would be needed."""
         presented = presented_credential(headers)
         if presented is None:
             if self.allow_anonymous:
@@ -80,7 +77,7 @@ class Authenticator:
             return self._api_key(*parsed, kept_only=kept_only)
         if api_key_only:
             raise errors.NotAuthorized(INVALID)
-        claims = self.tokens.verify(token)
+        claims = self.tokens.verify(token, kept_only=kept_only)
         if claims.external:
             record = self._caller(None, claims.principal_name, kept_only)
             if record is None:
@@ -114,9 +111,9 @@ class Authenticator:
             raise errors.NotAuthorized(INVALID)
         return self._usable(record, check_credential=True)
 
-    def client_credentials(self, client_id: str, client_secret: str) -> Principal:
+    def client_credentials(self, client_id: str, client_secret: str, *, kept_only: bool = False) -> Principal:
         """The principal of an OAuth2 client whose secret matches; NotAuthorized otherwise."""
-        record = self.store.caller_by_credential(client_id)
+        record = self._caller(client_id, "", kept_only)
         if (
             record is None
             or record.credential_kind != CLIENT

@@ -10,29 +10,33 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from catalog.auth.authenticator import NotKept
 from catalog.auth.principal import Principal
+from catalog.auth.tokens import NotKept
 from catalog.authz.authorizer import Authorizer
 
 if TYPE_CHECKING:
     from catalog.auth.authenticator import Authenticator
 
 
-async def get_principal(request: Request) -> Principal:
-    """The authenticated caller of this request (credentials are re-checked on every request).
-
-    A caller kept in memory is authenticated on the event loop; otherwise the database lookup
-    runs in the thread pool."""
-    authenticator: Authenticator = request.app.state.services.authenticator
+async def kept_or_looked_up(authenticate: Callable[..., Principal], *args: Any) -> Principal:
+    """``authenticate(*args)`` on the event loop when the caller is kept in memory (no database
+    round trip), else in the thread pool, where it may read the database."""
     try:
-        return authenticator.authenticate(request.headers, kept_only=True)
+        return authenticate(*args, kept_only=True)
     except NotKept:
-        return await run_in_threadpool(authenticator.authenticate, request.headers)
+        return await run_in_threadpool(authenticate, *args)
+
+
+async def get_principal(request: Request) -> Principal:
+    """The authenticated caller of this request (credentials are re-checked on every request)."""
+    authenticator: Authenticator = request.app.state.services.authenticator
+    return await kept_or_looked_up(authenticator.authenticate, request.headers)
 
 
 async def get_authorizer(request: Request) -> Authorizer:  # async: no thread-pool hop

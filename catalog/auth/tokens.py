@@ -65,6 +65,11 @@ def resolve_jwt_secret(settings: Settings) -> str:
     return secret
 
 
+class NotKept(Exception):
+    """What was asked for ``kept_only`` needs blocking I/O (the database, the identity provider's
+    keys): ask again off the event loop."""
+
+
 @dataclass(frozen=True)
 class TokenClaims:
     """The verified claims the authenticator acts on."""
@@ -113,8 +118,11 @@ class TokenService:
             claims["cid"] = credential_id
         return IssuedToken(jwt.encode(claims, self.secret, algorithm=ALGORITHM), self.ttl)
 
-    def verify(self, token: str) -> TokenClaims:
-        """Verified claims of a catalog or trusted external token; :class:`errors.NotAuthorized` otherwise."""
+    def verify(self, token: str, *, kept_only: bool = False) -> TokenClaims:
+        """Verified claims of a catalog or trusted external token; :class:`errors.NotAuthorized` otherwise.
+
+        ``kept_only``: raise :class:`NotKept` for an external token (verifying it may fetch the
+        identity provider's keys); our own tokens are verified in memory."""
         kept = self._verified.get(token)
         if kept is not None:
             claims, expires = kept
@@ -130,6 +138,8 @@ class TokenService:
         if issuer == self.issuer:
             return self._verify_own(token)
         if self._jwks is not None and issuer == self.oidc_issuer:
+            if kept_only:
+                raise NotKept
             return self._verify_external(token)
         raise errors.NotAuthorized("Access token from an untrusted issuer")
 
