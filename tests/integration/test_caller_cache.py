@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -156,7 +156,7 @@ def test_a_lookup_that_raced_a_change_is_not_kept(pg_backend: Backend) -> None:
     assert cache.get(("name", "a")) is None
 
 
-def test_sqlite_keeps_nothing(tmp_path: Any) -> None:
+def test_sqlite_keeps_nothing(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
     cache: CallerCache[str] = CallerCache(engine)
     cache.start()
