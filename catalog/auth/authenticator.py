@@ -55,6 +55,11 @@ class Authenticator:
         self.tokens = tokens
         self.allow_anonymous = allow_anonymous
 
+    @property
+    def keeps_callers(self) -> bool:
+        """Whether callers may be kept in memory now (PostgreSQL with its listener up)."""
+        return self.store.callers.listening
+
     def authenticate(self, headers: Mapping[str, str], *, kept_only: bool = False) -> Principal:
         """``kept_only``: no blocking I/O (database, identity provider's keys); raise
         :class:`~catalog.auth.tokens.NotKept` where it would be needed."""

@@ -24,19 +24,24 @@ if TYPE_CHECKING:
     from catalog.auth.authenticator import Authenticator
 
 
-async def kept_or_looked_up(authenticate: Callable[..., Principal], *args: Any) -> Principal:
-    """``authenticate(*args)`` on the event loop when the caller is kept in memory (no database
-    round trip), else in the thread pool, where it may read the database."""
-    try:
-        return authenticate(*args, kept_only=True)
-    except NotKept:
-        return await run_in_threadpool(authenticate, *args)
+async def kept_or_looked_up(
+    authenticator: Authenticator, authenticate: Callable[..., Principal], *args: Any
+) -> Principal:
+    """``authenticate(*args)`` (a method of ``authenticator``) on the event loop when the caller is
+    kept in memory (no database round trip), else in the thread pool, where it may read the
+    database. Where nothing can be kept (SQLite, the listener down) it goes there directly."""
+    if authenticator.keeps_callers:
+        try:
+            return authenticate(*args, kept_only=True)
+        except NotKept:
+            pass
+    return await run_in_threadpool(authenticate, *args)
 
 
 async def get_principal(request: Request) -> Principal:
     """The authenticated caller of this request (credentials are re-checked on every request)."""
     authenticator: Authenticator = request.app.state.services.authenticator
-    return await kept_or_looked_up(authenticator.authenticate, request.headers)
+    return await kept_or_looked_up(authenticator, authenticator.authenticate, request.headers)
 
 
 async def get_authorizer(request: Request) -> Authorizer:  # async: no thread-pool hop

@@ -82,6 +82,11 @@ class CallerCache(Generic[V]):
             self._generation += 1
             self._entries.clear()
 
+    @property
+    def listening(self) -> bool:
+        """Whether a listener is up (kept callers may be served); cheap, no I/O."""
+        return self._listening
+
     def _live(self) -> bool:
         return self._listening and time.monotonic() - self._heartbeat < LIVE_GRACE_SECONDS and not self._unread()
 
@@ -130,14 +135,11 @@ class CallerCache(Generic[V]):
         backoff = 0.5
         while not stop.is_set():
             try:
-                self._listen_once(stop)
+                self._listen_once(stop)  # marks itself not listening before it returns or raises
                 backoff = 0.5
             except psycopg.Error as exc:
                 if not stop.is_set():
                     log.warning("Access-change listener lost its PostgreSQL connection (%s); callers are re-read", exc)
-            finally:
-                if stop is self._stop:
-                    self._set_listening(False, stop)
             stop.wait(backoff)
             backoff = min(backoff * 2, RECONNECT_MAX_SECONDS)
 

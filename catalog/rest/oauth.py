@@ -89,7 +89,9 @@ async def issue_token(request: Request) -> JSONResponse:
             return _oauth_error(400, "invalid_request", "client_id and client_secret are required")
         audit.set_principal(f"client:{client_id[:64]}")
         try:
-            principal: Principal = await kept_or_looked_up(authenticator.client_credentials, client_id, client_secret)
+            principal: Principal = await kept_or_looked_up(
+                authenticator, authenticator.client_credentials, client_id, client_secret
+            )
         except errors.NotAuthorized as exc:
             return _oauth_error(401, "invalid_client", exc.message, basic=basic is not None)
     elif grant_type == TOKEN_EXCHANGE:
@@ -100,7 +102,7 @@ async def issue_token(request: Request) -> JSONResponse:
         if subject_type not in ACCEPTED_SUBJECT_TYPES:
             return _oauth_error(400, "invalid_request", f"Unsupported subject_token_type: {subject_type}")
         try:
-            principal = await kept_or_looked_up(authenticator.principal_for_token, subject_token)
+            principal = await kept_or_looked_up(authenticator, authenticator.principal_for_token, subject_token)
         except errors.NotAuthorized as exc:
             return _oauth_error(400, "invalid_request", f"Invalid subject_token: {exc.message}")
     else:

@@ -33,7 +33,6 @@ import urllib3
 from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
-from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError, ClientError
 
 from catalog import errors
@@ -322,8 +321,7 @@ class S3Access:
         to_sign.setdefault("x-amz-content-sha256", UNSIGNED_PAYLOAD)
         to_sign["host"] = urlsplit(uri).netloc
         request = AWSRequest(method=method.upper(), url=uri, headers=to_sign)
-        credentials = Credentials(self.settings.s3_access_key_id, self.settings.s3_secret_access_key)
-        _UnnormalizedSigV4(credentials, "s3", region or self.settings.s3_region).add_auth(request)
+        _UnnormalizedSigV4(self._signing_credentials(), "s3", region or self.settings.s3_region).add_auth(request)
         return {name: [value] for name, value in request.headers.items() if name.lower() != "host"}
 
 

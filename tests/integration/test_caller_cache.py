@@ -17,7 +17,7 @@ from catalog.app import create_app
 from catalog.persistence.access_store import AccessStore
 from catalog.persistence.caller_cache import APPLICATION_NAME, CallerCache
 from catalog.persistence.database import make_engine
-from tests.conftest import Backend, admin_credentials
+from tests.conftest import Backend, authorized_client
 from tests.integration.rbac_helpers import Caller, make_caller
 
 NOTIFIED_WITHIN_SECONDS = 2.0
@@ -36,7 +36,7 @@ def app(pg_backend: Backend) -> FastAPI:
 
 @pytest.fixture
 def admin(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, headers=admin_credentials(app).headers) as client:
+    with authorized_client(app) as client:
         assert _store(app).callers.wait_until_live(10), "the access-change listener did not start"
         yield client
 
@@ -61,22 +61,16 @@ def _kept_and_allowed(app: FastAPI, admin: TestClient, caller: Caller) -> None:
     assert _store(app).cached_caller(caller.key_id) is not None
 
 
-def _status_within(admin: TestClient, caller: Caller, expected: int, seconds: float) -> float:
-    """Seconds until the caller's namespace load answers ``expected`` (fails after ``seconds``)."""
-    namespace = f"{admin_prefix(admin)}/namespaces/{NAMESPACE}"
+def _status_within(admin: TestClient, caller: Caller, expected: int, seconds: float) -> None:
+    """Wait until the caller's namespace load answers ``expected``; fail after ``seconds``."""
+    prefix = admin.prefix  # type: ignore[attr-defined]
+    namespace = f"{prefix}/namespaces/{NAMESPACE}"
     if admin.get(namespace).status_code == 404:
-        assert admin.post(f"{admin_prefix(admin)}/namespaces", json={"namespace": [NAMESPACE]}).status_code == 200
+        assert admin.post(f"{prefix}/namespaces", json={"namespace": [NAMESPACE]}).status_code == 200
     started = time.monotonic()
-    while True:
-        status = admin.get(namespace, headers=caller.headers).status_code
-        if status == expected:
-            return time.monotonic() - started
+    while (status := admin.get(namespace, headers=caller.headers).status_code) != expected:
         assert time.monotonic() - started < seconds, f"still {status} after {seconds} s, expected {expected}"
         time.sleep(0.005)
-
-
-def admin_prefix(admin: TestClient) -> str:
-    return "/v1/" + admin.app.state.services.settings.warehouse_name  # type: ignore[attr-defined]
 
 
 def test_a_key_revoked_with_plain_sql_fails_within_milliseconds(app: FastAPI, admin: TestClient, sql: Engine) -> None:

@@ -4,7 +4,7 @@ Every change to the tables that decide who a caller is and what it may do (princ
 credentials, roles, role_members, grants) sends a PostgreSQL ``NOTIFY datlake_access`` when its
 transaction commits, whoever made it (a server, ``datlake admin``, plain SQL). Each server
 process listens and drops the callers it keeps between requests
-(:mod:`catalog.persistence.access_notifications`). SQLite has no notifications: nothing to do.
+(:mod:`catalog.persistence.caller_cache`). SQLite has no notifications: nothing to do.
 
 Revision ID: 0003
 Revises: 0002
