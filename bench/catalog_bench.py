@@ -461,6 +461,22 @@ def _timed_commits(catalog: Any) -> list[float]:
     return timings
 
 
+def _by_history(latencies: list[float], commits: list[float], snapshots_at_end: int) -> dict[str, Any]:
+    """The first and the last ten appends: PyIceberg's own cost grows with the table's snapshot count
+    (``Transaction.table_metadata`` deep-copies the whole metadata on every read), the catalog's does not."""
+    window = min(10, len(latencies) // 2)
+    if window == 0 or len(commits) != len(latencies):
+        return {}
+    first, last = slice(0, window), slice(-window, None)
+    return {
+        "snapshots_at_end": snapshots_at_end,
+        f"first_{window}_append_p50_ms": round(percentile(latencies[first], 50) * 1000, 1),
+        f"last_{window}_append_p50_ms": round(percentile(latencies[last], 50) * 1000, 1),
+        f"first_{window}_catalog_commit_p50_ms": round(percentile(commits[first], 50) * 1000, 2),
+        f"last_{window}_catalog_commit_p50_ms": round(percentile(commits[last], 50) * 1000, 2),
+    }
+
+
 def bench_append(server: Server, s3: S3Server, counts: Counts, profile_dir: Path | None) -> dict[str, Any]:
     import pyarrow as pa
 
@@ -489,8 +505,12 @@ def bench_append(server: Server, s3: S3Server, counts: Counts, profile_dir: Path
     summary.update(cpu)
     summary["catalog_commit_p50_ms"] = round(percentile(commit_timings, 50) * 1000, 2)
     summary["catalog_commit_p99_ms"] = round(percentile(commit_timings, 99) * 1000, 2)
+    summary["by_table_history"] = _by_history(latencies, commit_timings, len(table.metadata.snapshots))
     result["sequential"] = summary
-    log(f"append: sequential {summary['rps']} appends/s (catalog commit p50 {summary['catalog_commit_p50_ms']} ms)")
+    log(
+        f"append: sequential {summary['rps']} appends/s (catalog commit p50 {summary['catalog_commit_p50_ms']} ms); "
+        f"{summary['by_table_history']}"
+    )
 
     threads = 4
     tables = []

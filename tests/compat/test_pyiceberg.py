@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -342,6 +343,24 @@ def test_branches_tags_and_time_travel(catalog: Catalog) -> None:
     fresh = catalog.load_table("db.versions")
     fresh.manage_snapshots().remove_tag("v1").remove_branch("dev").commit()
     assert set(catalog.load_table("db.versions").refs()) == {"main"}
+
+
+def test_expire_snapshots(catalog: Catalog) -> None:
+    """PyIceberg's snapshot expiry (a remove-snapshots commit): the history shrinks, the data stays."""
+    catalog.create_namespace("db")
+    table = catalog.create_table("db.expiring", SCHEMA)
+    for start in range(0, 12, 3):
+        table.append(rows(range(start, start + 3)))
+    history = [s.snapshot_id for s in table.snapshots()]
+    current = table.current_snapshot()
+    assert len(history) == 4 and current is not None
+
+    table.maintenance.expire_snapshots().older_than(datetime.fromtimestamp(current.timestamp_ms / 1000, UTC)).commit()
+    fresh = catalog.load_table("db.expiring")
+    assert [s.snapshot_id for s in fresh.snapshots()] == [current.snapshot_id]
+    assert fresh.current_snapshot().snapshot_id == current.snapshot_id  # type: ignore[union-attr]
+    assert ids_of(fresh) == list(range(12))
+    assert {entry.snapshot_id for entry in fresh.metadata.snapshot_log} <= {current.snapshot_id}
 
 
 # --- rename, drop, purge, register ----------------------------------------------------------------
