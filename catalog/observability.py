@@ -15,11 +15,18 @@ import logging.config
 import os
 import time
 import uuid
-from typing import Any
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess as prometheus_multiprocess
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from catalog.persistence.jobs import Backlog
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
@@ -56,13 +63,44 @@ JOB_DURATION = Histogram(
 )
 
 
-def metrics_payload() -> bytes:
-    """The exposition text; aggregated over worker processes when PROMETHEUS_MULTIPROC_DIR is set."""
+def metrics_payload(gauges: Sequence[GaugeMetricFamily] = ()) -> bytes:
+    """The exposition text; aggregated over worker processes when PROMETHEUS_MULTIPROC_DIR is set.
+
+    ``gauges``: values read at scrape time (not kept per process), appended as they are.
+    """
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry)
-    return generate_latest()
+        payload = generate_latest(registry)
+    else:
+        payload = generate_latest()
+    if gauges:
+        scraped = CollectorRegistry(auto_describe=False)
+        scraped.register(_Fixed(gauges))
+        payload += generate_latest(scraped)
+    return payload
+
+
+class _Fixed(Collector):
+    def __init__(self, families: Sequence[GaugeMetricFamily]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
+
+
+def job_backlog_gauges(backlog: Backlog, at: datetime) -> list[GaugeMetricFamily]:
+    """The register-snapshot jobs not finished yet (the same on every replica: read from the database)."""
+    oldest = (at - backlog.oldest_queued_at).total_seconds() if backlog.oldest_queued_at else 0.0
+    return [
+        GaugeMetricFamily("datlake_jobs_queued", "Register-snapshot jobs waiting for a worker", value=backlog.queued),
+        GaugeMetricFamily("datlake_jobs_running", "Register-snapshot jobs being run", value=backlog.running),
+        GaugeMetricFamily(
+            "datlake_jobs_oldest_queued_age_seconds",
+            "How long the oldest waiting register-snapshot job has waited (0 when none waits)",
+            value=max(0.0, oldest),
+        ),
+    ]
 
 
 class JsonFormatter(logging.Formatter):

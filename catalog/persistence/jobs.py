@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, RowMapping, and_, insert, or_, select, update
+from sqlalchemy import Engine, RowMapping, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from catalog.persistence.schema import jobs
@@ -96,6 +96,15 @@ def _row(r: RowMapping) -> JobRow:
         finished_at=utc(r["finished_at"]),
         heartbeat_at=utc(r["heartbeat_at"]),
     )
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Jobs not finished yet, across every process that shares the database."""
+
+    queued: int
+    running: int
+    oldest_queued_at: datetime | None
 
 
 class JobStore:
@@ -230,6 +239,18 @@ class JobStore:
                 .all()
             )
         return [_row(r) for r in rows]
+
+    def backlog(self) -> Backlog:
+        """How many jobs wait and run, and since when the oldest waits (one query on ``ix_jobs_status``)."""
+        query = (
+            select(jobs.c.status, func.count(), func.min(jobs.c.created_at))
+            .where(jobs.c.status.in_((QUEUED, RUNNING)))
+            .group_by(jobs.c.status)
+        )
+        with self.engine.connect() as conn:
+            found = {status: (count, oldest) for status, count, oldest in conn.execute(query).all()}
+        queued, oldest = found.get(QUEUED, (0, None))
+        return Backlog(queued=queued, running=found.get(RUNNING, (0, None))[0], oldest_queued_at=utc(oldest))
 
     def queued(self, created_before: datetime | None = None) -> list[JobRow]:
         query = select(jobs).where(jobs.c.status == QUEUED).order_by(jobs.c.created_at)

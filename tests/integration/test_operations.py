@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text, update
 
 from catalog.app import create_app
+from catalog.persistence.database import make_engine
+from catalog.persistence.jobs import COMPLETED, RUNNING, JobStore, NewJob, now
+from catalog.persistence.schema import jobs
 from tests.conftest import Backend, authorized_client
 from tests.detached_support import register, rows_table, wait_for_job, write_parquet
 from tests.integration.helpers import commit, create_namespace, create_table, set_props
@@ -114,3 +119,60 @@ def test_metrics_report_the_jobs_this_process_runs(backend_factory: Any) -> None
         assert wait_for_job(client, register(client, "measured", missing)["job_id"])["status"] == "failed"
         after = counts()
     assert {key: after[key] - before[key] for key in before} == {"completed": 1, "failed": 1, "timed": 1}
+
+
+def test_metrics_report_the_job_backlog_from_the_database(backend_factory: Any) -> None:
+    """Queued and running jobs are read from the jobs table at scrape time, whoever runs them."""
+    # A long heartbeat keeps this process's job reaper away from the rows the test writes itself.
+    backend: Backend = backend_factory("postgres-file", job_heartbeat_seconds=600, job_stale_seconds=3600)
+    engine = make_engine(backend.settings.database_url)
+    store = JobStore(engine)
+    try:
+        with authorized_client(create_app(backend.settings)) as client:
+            assert metric(client, "datlake_jobs_queued") == 0
+            assert metric(client, "datlake_jobs_running") == 0
+            assert metric(client, "datlake_jobs_oldest_queued_age_seconds") == 0
+
+            warehouse = client.app.state.services.store.get_warehouse(backend.settings.warehouse_name)  # type: ignore[attr-defined]
+            for index in range(4):
+                store.create(
+                    NewJob(
+                        f"backlog-{index}",
+                        warehouse.id,
+                        "ops.t",
+                        ("ops",),
+                        "t",
+                        "file:///x.parquet",
+                        "parquet",
+                        "append",
+                        None,
+                        "tester",
+                        None,
+                    )
+                )
+            with engine.begin() as conn:  # one is running, one finished, the oldest waiting one was queued 100 s ago
+                conn.execute(update(jobs).where(jobs.c.id == "backlog-0").values(status=RUNNING, heartbeat_at=now()))
+                conn.execute(update(jobs).where(jobs.c.id == "backlog-1").values(status=COMPLETED))
+                conn.execute(
+                    update(jobs).where(jobs.c.id == "backlog-2").values(created_at=now() - timedelta(seconds=100))
+                )
+            assert metric(client, "datlake_jobs_queued") == 2
+            assert metric(client, "datlake_jobs_running") == 1
+            assert 100 <= metric(client, "datlake_jobs_oldest_queued_age_seconds") < 160
+    finally:
+        engine.dispose()
+
+
+def test_metrics_answer_without_the_backlog_when_the_database_cannot_give_it(backend_factory: Any) -> None:
+    backend: Backend = backend_factory("postgres-file")
+    engine = make_engine(backend.settings.database_url)
+    try:
+        with authorized_client(create_app(backend.settings)) as client:
+            with engine.begin() as conn:  # the query fails as it would on a broken database
+                conn.execute(text("ALTER TABLE jobs RENAME TO jobs_elsewhere"))
+            response = client.get("/metrics")
+            assert response.status_code == 200
+            assert "datlake_http_requests_total" in response.text
+            assert "datlake_jobs_queued" not in response.text
+    finally:
+        engine.dispose()
