@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from catalog import errors
@@ -20,6 +20,7 @@ from catalog.auth.setup import announce, build_access_control
 from catalog.config import Settings
 from catalog.observability import RequestContext
 from catalog.persistence.database import ensure_schema, make_engine
+from catalog.persistence.entity_reader import AsyncEntityReader
 from catalog.persistence.store import CatalogStore
 from catalog.rest import config as config_routes
 from catalog.rest import credentials as credential_routes
@@ -74,6 +75,9 @@ def build_services(settings: Settings) -> Services:
     store.ensure_warehouse(settings.warehouse_name, settings.resolved_warehouse)
     storage = Storage(settings)
     access_control = build_access_control(settings, store)
+    entity_reader = (
+        AsyncEntityReader(engine, settings.database_read_pool_size) if engine.dialect.name == "postgresql" else None
+    )
     return Services(
         settings=settings,
         store=store,
@@ -82,7 +86,7 @@ def build_services(settings: Settings) -> Services:
         authorizer=access_control.authorizer,
         access=access_control.access,
         namespaces=NamespaceService(store),
-        tables=TableService(store, storage),
+        tables=TableService(store, storage, entity_reader),
         commits=CommitService(store, storage),
         views=ViewService(store, storage),
         credentials=CredentialService(settings, store, storage, access_for(settings)),
@@ -121,6 +125,12 @@ def install_error_handlers(app: FastAPI) -> None:
         # The database refused a value from the request (PostgreSQL: NUL bytes in text, overlong keys).
         return _error_response(400, "BadRequestException", f"Invalid value in request: {exc.orig}")
 
+    @app.exception_handler(OperationalError)
+    async def _database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+        # The database went away during the request (restart, network, failover): the client may retry.
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc.orig).__name__)
+        return _error_response(503, "ServiceUnavailableException", "The catalog database is unavailable")
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -144,7 +154,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         config_routes.served_endpoints(app)
         callers = services.authenticator.store.callers
         callers.start()
+        reader = services.tables.entity_reader
+        if reader is not None:
+            await reader.open()  # its connections belong to this event loop
         yield
+        if reader is not None:
+            await reader.close()
         callers.stop()
         detached.close()
         services.store.engine.dispose()

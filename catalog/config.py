@@ -32,6 +32,12 @@ class Settings(BaseSettings):
         "Unset: SQLite at <home>/catalog.db.",
     )
     database_pool_size: int = Field(default=10, ge=1, description="Connections kept per process (PostgreSQL).")
+    database_read_pool_size: int = Field(
+        default=4,
+        ge=1,
+        description="More connections per process (PostgreSQL) for the table lookups of loadTable, made on the "
+        "event loop.",
+    )
     warehouse: str | None = Field(
         default=None,
         description="Location of the default warehouse: file:///path or s3://bucket/prefix. Unset: <home>/warehouse.",

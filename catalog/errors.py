@@ -75,6 +75,17 @@ class CommitFailed(CatalogError):
     error_type = "CommitFailedException"
 
 
+class CommitStateUnknown(CatalogError):
+    """The database connection failed after the swap was sent: it may or may not have been applied.
+
+    The spec's answer for a commit whose outcome the server cannot tell: clients must then not
+    delete the files they wrote, and load the table to see which state it is in.
+    """
+
+    status_code = 500
+    error_type = "CommitStateUnknownException"
+
+
 class ConcurrentCommit(CommitFailed):
     """Another commit moved the table's pointer first; the commit service retries these."""
 

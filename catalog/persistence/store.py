@@ -11,13 +11,14 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Collection, Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, any_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from catalog import errors
 from catalog.persistence.database import read_engine
@@ -108,7 +109,7 @@ def _now() -> datetime:
 
 
 # The loadTable/commit lookup, built once: constructing the select on every call costs ~60 µs of CPU.
-_ENTITY_BY_NAME = (
+ENTITY_BY_NAME = (
     select(entities.c.id, entities.c.kind, entities.c.metadata_location)
     .join(namespaces, namespaces.c.id == entities.c.namespace_id)
     .where(
@@ -308,7 +309,7 @@ class CatalogStore:
         """The live row of a table or view, or None (also when the name belongs to the other kind)."""
         params = {"warehouse_id": warehouse_id, "namespace": namespace_key(levels), "name": name}
         with self._reader.connect() as conn:
-            row = conn.execute(_ENTITY_BY_NAME, params).first()
+            row = conn.execute(ENTITY_BY_NAME, params).first()
         if row is None or row.kind != kind:
             return None
         return EntityRow(row.id, levels, name, row.kind, row.metadata_location)
@@ -392,30 +393,45 @@ class CatalogStore:
         swaps = list(swaps)
         # One statement is atomic by itself: on PostgreSQL it runs in autocommit (no BEGIN/COMMIT round trips).
         single = len(swaps) == 1 and self._reader is not self.engine
-        with self._reader.connect() if single else self._begin() as conn:
-            for swap in swaps:
-                if swap.entity_id is None:
-                    try:
-                        conn.execute(
-                            insert(entities).values(
-                                warehouse_id=warehouse_id,
-                                namespace_id=swap.namespace_id,
-                                name=swap.name,
-                                kind=swap.kind,
-                                metadata_location=swap.new,
-                                previous_metadata_location=None,
-                                created_at=now,
-                                updated_at=now,
-                            )
-                        )
-                    except IntegrityError as exc:
-                        raise errors.AlreadyExists(f"Table or view already exists: {swap.name}") from exc
-                    continue
-                result = conn.execute(
-                    _SWAP_POINTER, {"entity_id": swap.entity_id, "expected": swap.expected, "new": swap.new, "now": now}
+        try:
+            connection = (self._reader if single else self.engine).connect()
+        except OperationalError as exc:  # nothing was sent: the commit certainly did not apply
+            raise errors.DatabaseUnavailable("The catalog database is unreachable") from exc
+        with connection:
+            try:
+                with nullcontext() if single else connection.begin():
+                    for swap in swaps:
+                        self._swap(connection, warehouse_id, swap, now)
+            except (OperationalError, InterfaceError) as exc:
+                raise errors.CommitStateUnknown(
+                    "The catalog database failed during the commit, which may or may not have been applied: "
+                    "load the table to see its state"
+                ) from exc
+
+    @staticmethod
+    def _swap(conn: Connection, warehouse_id: int, swap: PointerSwap, now: datetime) -> None:
+        if swap.entity_id is None:
+            try:
+                conn.execute(
+                    insert(entities).values(
+                        warehouse_id=warehouse_id,
+                        namespace_id=swap.namespace_id,
+                        name=swap.name,
+                        kind=swap.kind,
+                        metadata_location=swap.new,
+                        previous_metadata_location=None,
+                        created_at=now,
+                        updated_at=now,
+                    )
                 )
-                if result.rowcount != 1:
-                    raise errors.ConcurrentCommit("The table was changed by a concurrent commit; refresh and retry")
+            except IntegrityError as exc:
+                raise errors.AlreadyExists(f"Table or view already exists: {swap.name}") from exc
+            return
+        result = conn.execute(
+            _SWAP_POINTER, {"entity_id": swap.entity_id, "expected": swap.expected, "new": swap.new, "now": now}
+        )
+        if result.rowcount != 1:
+            raise errors.ConcurrentCommit("The table was changed by a concurrent commit; refresh and retry")
 
     def create_entity(
         self, warehouse_id: int, levels: Namespace, name: str, kind: str, metadata_location: str, *, replace: bool

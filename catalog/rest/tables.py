@@ -7,6 +7,7 @@ import json
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response, status
+from starlette.concurrency import run_in_threadpool
 
 from catalog import errors
 from catalog.auth.deps import CurrentPrincipal
@@ -172,7 +173,7 @@ def _none_match_fails(if_none_match: str, etag: str) -> bool:
 
 
 @router.get("/namespaces/{namespace}/tables/{table}", summary="Load a table")
-def load_table(
+async def load_table(
     principal: CurrentPrincipal,
     services: ServicesDep,
     warehouse: WarehouseDep,
@@ -184,21 +185,26 @@ def load_table(
 ) -> Response:
     levels = parse_namespace_path(namespace)
     services.authorizer.require(principal, Action.LOAD_TABLE, Securable.table(warehouse.id, levels, table))
-    loaded = services.tables.load(warehouse, levels, table)
+    # On the event loop: engines load a table for nearly every query (see TableService.load_async).
+    loaded = await services.tables.load_async(warehouse, levels, table)
     etag = _etag(loaded.metadata_location, snapshots)
     if if_none_match is not None and _none_match_fails(if_none_match, etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-    access = delegation.for_table(services, warehouse, levels, table, loaded.entry.metadata, loaded.metadata_location)
+    access = None
+    if delegation.modes.requested:  # may ask STS for credentials: in the thread pool
+        access = await run_in_threadpool(
+            delegation.for_table, services, warehouse, levels, table, loaded.entry.metadata, loaded.metadata_location
+        )
     return table_response(services, warehouse, loaded, snapshots, etag, access)
 
 
 @router.head("/namespaces/{namespace}/tables/{table}", status_code=204, summary="Check that a table exists")
-def table_exists(
+async def table_exists(
     principal: CurrentPrincipal, services: ServicesDep, warehouse: WarehouseDep, namespace: str, table: str
 ) -> Response:
     levels = parse_namespace_path(namespace)
     services.authorizer.require(principal, Action.LOAD_TABLE, Securable.table(warehouse.id, levels, table))
-    services.tables.get(warehouse, levels, table)
+    await services.tables.get_async(warehouse, levels, table)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -268,7 +274,7 @@ def rename_table(
 @router.post(
     "/namespaces/{namespace}/tables/{table}/metrics", status_code=204, summary="Accept a scan or commit metrics report"
 )
-def report_metrics(
+async def report_metrics(  # Spark sends one per query, while it plans: on the event loop
     principal: CurrentPrincipal,
     services: ServicesDep,
     warehouse: WarehouseDep,
@@ -284,7 +290,7 @@ def report_metrics(
         raise errors.BadRequest(f"Invalid metrics report: {exc}") from exc
     if not isinstance(report, dict):
         raise errors.BadRequest("Invalid metrics report: expected a JSON object")
-    services.tables.get(warehouse, levels, table)
+    await services.tables.get_async(warehouse, levels, table)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

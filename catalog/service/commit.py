@@ -96,6 +96,11 @@ class CommitService:
                     if item.new_location is not None:
                         item.entry = self.storage.write_table_metadata(item.metadata, item.new_location)
                         written.append(item.new_location)
+            except BaseException:
+                self.storage.delete_quietly(written)
+                COMMITS.labels("failed").inc()
+                raise
+            try:
                 swaps = [
                     PointerSwap(
                         entity_id=item.entity_id,
@@ -118,8 +123,14 @@ class CommitService:
                     raise
                 log.info("commit race lost, retrying on the new base (attempt %d)", attempt)
                 continue
+            except errors.CommitStateUnknown:
+                # The database may have applied the swap before its answer was lost, and a pointer
+                # may now name these files: keep them (at worst they are never referenced).
+                COMMITS.labels("failed").inc()
+                log.warning("commit state unknown (the database connection failed); keeping %s", written)
+                raise
             except BaseException:
-                self.storage.delete_quietly(written)
+                self.storage.delete_quietly(written)  # the swap was refused: nothing names these files
                 COMMITS.labels("failed").inc()
                 raise
             COMMITS.labels("committed").inc()

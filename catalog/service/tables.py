@@ -15,8 +15,10 @@ from pyiceberg.schema import Schema
 from pyiceberg.table.locations import load_location_provider
 from pyiceberg.table.metadata import TableMetadata, new_table_metadata
 from pyiceberg.table.sorting import UNSORTED_SORT_ORDER, SortOrder
+from starlette.concurrency import run_in_threadpool
 
 from catalog import errors
+from catalog.persistence.entity_reader import AsyncEntityReader
 from catalog.persistence.store import TABLE, VIEW, CatalogStore, EntityRow, Namespace, Page, Warehouse
 from catalog.service.identifiers import check_entity_name, check_namespace
 from catalog.service.locations import check_inside_warehouse, default_table_location, is_inside
@@ -61,9 +63,10 @@ class _InsideOnly(FileIO):
 
 
 class TableService:
-    def __init__(self, store: CatalogStore, storage: Storage) -> None:
+    def __init__(self, store: CatalogStore, storage: Storage, entity_reader: AsyncEntityReader | None = None) -> None:
         self.store = store
         self.storage = storage
+        self.entity_reader = entity_reader  # PostgreSQL: the lookup of loadTable on the event loop
 
     def get(self, warehouse: Warehouse, namespace: Namespace, name: str) -> EntityRow:
         entity = self.store.get_entity(warehouse.id, namespace, name, TABLE)
@@ -76,17 +79,40 @@ class TableService:
 
     def load(self, warehouse: Warehouse, namespace: Namespace, name: str) -> LoadedTable:
         entity = self.get(warehouse, namespace, name)
+        return LoadedTable(entity, entity.metadata_location, self._read(entity))
+
+    async def get_async(self, warehouse: Warehouse, namespace: Namespace, name: str) -> EntityRow:
+        """:meth:`get` without blocking the event loop (in the thread pool where there is no async reader)."""
+        reader = self.entity_reader
+        if reader is None or not reader.is_open:
+            return await run_in_threadpool(self.get, warehouse, namespace, name)
+        entity = await reader.entity(warehouse.id, namespace, name, TABLE)
+        if entity is None:
+            raise errors.NoSuchTable(f"Table does not exist: {qualified(namespace, name)}")
+        return entity
+
+    async def load_async(self, warehouse: Warehouse, namespace: Namespace, name: str) -> LoadedTable:
+        """:meth:`load` without blocking the event loop: a metadata file not in the cache is read in the thread pool."""
+        reader = self.entity_reader
+        if reader is None or not reader.is_open:
+            return await run_in_threadpool(self.load, warehouse, namespace, name)
+        entity = await self.get_async(warehouse, namespace, name)
+        entry = self.storage.cached_table_metadata(entity.metadata_location)
+        if entry is None:
+            entry = await run_in_threadpool(self._read, entity)
+        return LoadedTable(entity, entity.metadata_location, entry)
+
+    def _read(self, entity: EntityRow) -> CachedMetadata:
         try:
-            entry = self.storage.read_table_metadata(entity.metadata_location)
+            return self.storage.read_table_metadata(entity.metadata_location)
         except MetadataFileMissing as exc:
             raise errors.StorageUnavailable(
-                f"Metadata file of {qualified(namespace, name)} is missing: {entity.metadata_location}"
+                f"Metadata file of {qualified(entity.namespace, entity.name)} is missing: {entity.metadata_location}"
             ) from exc
         except MetadataFileInvalid as exc:
             raise errors.StorageUnavailable(
-                f"Metadata file of {qualified(namespace, name)} is unreadable: {exc}"
+                f"Metadata file of {qualified(entity.namespace, entity.name)} is unreadable: {exc}"
             ) from exc
-        return LoadedTable(entity, entity.metadata_location, entry)
 
     def list(
         self,

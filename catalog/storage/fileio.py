@@ -113,6 +113,10 @@ class Storage:
                 raise MetadataFileInvalid(f"Not a valid gzip metadata file: {location}") from exc
         return raw
 
+    def cached_table_metadata(self, location: str) -> CachedMetadata | None:
+        """The parsed metadata file if it is in the cache (no I/O)."""
+        return self._cache.get(location)
+
     def read_table_metadata(self, location: str) -> CachedMetadata:
         """Parse the metadata file at ``location`` (cached; files never change once written)."""
         entry = self._cache.get(location)
