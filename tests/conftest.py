@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine
 
 from catalog.app import create_app
 from catalog.config import Settings
@@ -157,6 +158,21 @@ def backend_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
         return Backend(name, settings, s3)
 
     return build
+
+
+@pytest.fixture
+def pg_backend(backend_factory: Callable[..., Backend]) -> Backend:
+    """PostgreSQL (a fresh database) with a local-file warehouse."""
+    return backend_factory("postgres-file")
+
+
+@pytest.fixture
+def sql(pg_backend: Backend) -> Iterator[Engine]:
+    """A connection of its own to ``pg_backend``'s database, as another server process or an
+    operator's psql would have (autocommit)."""
+    engine = create_engine(pg_backend.settings.resolved_database_url, isolation_level="AUTOCOMMIT")
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

@@ -5,13 +5,13 @@ nothing is kept while the listener is down."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
 from catalog.app import create_app
 from catalog.persistence.access_store import AccessStore
@@ -25,11 +25,6 @@ NAMESPACE = "kept"
 
 
 @pytest.fixture
-def pg_backend(backend_factory: Callable[..., Backend]) -> Backend:
-    return backend_factory("postgres-file")
-
-
-@pytest.fixture
 def app(pg_backend: Backend) -> FastAPI:
     return create_app(pg_backend.settings)
 
@@ -39,14 +34,6 @@ def admin(app: FastAPI) -> Iterator[TestClient]:
     with authorized_client(app) as client:
         assert _store(app).callers.wait_until_live(10), "the access-change listener did not start"
         yield client
-
-
-@pytest.fixture
-def sql(pg_backend: Backend) -> Iterator[Engine]:
-    """A connection of its own, as another server process or an operator's psql would have."""
-    engine = create_engine(pg_backend.settings.resolved_database_url, isolation_level="AUTOCOMMIT")
-    yield engine
-    engine.dispose()
 
 
 def _store(app: FastAPI) -> AccessStore:

@@ -64,37 +64,24 @@ def assert_unavailable(response: Any) -> None:
     assert response.json()["error"]["type"] == "ServiceUnavailableException"
 
 
-@pytest.fixture
-def pg_backend(backend_factory: Callable[..., Backend]) -> Backend:
-    return backend_factory("postgres-file")
-
-
-@pytest.fixture
-def admin(pg_backend: Backend) -> Iterator[TestClient]:
-    with authorized_client(create_app(pg_backend.settings)) as client:
-        create_namespace(client, "db")
-        create_table(client, "db", "t")
-        yield client
-
-
 def test_a_database_refusing_connections_is_a_503_then_service_resumes(
-    admin: TestClient, pg_backend: Backend, server: Engine
+    pg_admin: TestClient, pg_backend: Backend, server: Engine
 ) -> None:
-    url = table_url(admin, "db", "t")
-    listing = f"{admin.prefix}/namespaces/db/tables"  # type: ignore[attr-defined]
-    assert admin.get(url).status_code == 200
+    url = table_url(pg_admin, "db", "t")
+    listing = f"{pg_admin.prefix}/namespaces/db/tables"  # type: ignore[attr-defined]
+    assert pg_admin.get(url).status_code == 200
     database = _database(pg_backend)
     with database_refusing_connections(server, database, only=APPLICATION_NAME):
-        assert_unavailable(admin.get(url))  # loadTable's lookup on the event loop
-    assert admin.get(url).status_code == 200
+        assert_unavailable(pg_admin.get(url))  # loadTable's lookup on the event loop
+    assert pg_admin.get(url).status_code == 200
     # Every connection (the synchronous pool, the access-change listener): what needs the
     # database through SQLAlchemy is a 503 as well, not a 500.
     with database_refusing_connections(server, database):
-        for response in (admin.get(listing), admin.get(url), commit(admin, "db", "t", [set_props(a="1")])):
+        for response in (pg_admin.get(listing), pg_admin.get(url), commit(pg_admin, "db", "t", [set_props(a="1")])):
             assert_unavailable(response)
-    assert admin.get(url).status_code == 200
-    assert admin.get(listing).status_code == 200
-    assert commit(admin, "db", "t", [set_props(a="2")]).status_code == 200
+    assert pg_admin.get(url).status_code == 200
+    assert pg_admin.get(listing).status_code == 200
+    assert commit(pg_admin, "db", "t", [set_props(a="2")]).status_code == 200
 
 
 def _commit_while_the_database_goes(

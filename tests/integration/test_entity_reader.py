@@ -5,40 +5,17 @@ being killed, and an unreachable database is reported as such (see also test_dat
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
 from catalog import errors
-from catalog.app import create_app
 from catalog.persistence.database import make_engine
 from catalog.persistence.entity_reader import APPLICATION_NAME, AsyncEntityReader
 from catalog.persistence.store import TABLE
-from tests.conftest import Backend, authorized_client
-from tests.integration.helpers import commit, create_namespace, create_table, set_props, table_url
-
-
-@pytest.fixture
-def pg_backend(backend_factory: Callable[..., Backend]) -> Backend:
-    return backend_factory("postgres-file")
-
-
-@pytest.fixture
-def admin(pg_backend: Backend) -> Iterator[TestClient]:
-    with authorized_client(create_app(pg_backend.settings)) as client:
-        create_namespace(client, "db")
-        create_table(client, "db", "t")
-        yield client
-
-
-@pytest.fixture
-def sql(pg_backend: Backend) -> Iterator[Engine]:
-    """A connection of its own, as an operator's psql would have."""
-    engine = create_engine(pg_backend.settings.resolved_database_url, isolation_level="AUTOCOMMIT")
-    yield engine
-    engine.dispose()
+from tests.conftest import Backend
+from tests.integration.helpers import commit, set_props, table_url
 
 
 def _reader_connections(sql: Engine) -> int:
@@ -66,29 +43,29 @@ def _kill_reader_connections(engine: Engine, database: str | None = None) -> Non
         )
 
 
-def test_loads_go_through_the_reader_and_see_each_commit_at_once(admin: TestClient, sql: Engine) -> None:
-    url = table_url(admin, "db", "t")
+def test_loads_go_through_the_reader_and_see_each_commit_at_once(pg_admin: TestClient, sql: Engine) -> None:
+    url = table_url(pg_admin, "db", "t")
     assert _reader_connections(sql) == 0
     for value in ("1", "2", "3"):
-        committed = commit(admin, "db", "t", [set_props(step=value)])
+        committed = commit(pg_admin, "db", "t", [set_props(step=value)])
         assert committed.status_code == 200, committed.text
-        loaded = admin.get(url)
+        loaded = pg_admin.get(url)
         assert loaded.status_code == 200
         assert loaded.json()["metadata-location"] == committed.json()["metadata-location"]
         assert loaded.json()["metadata"]["properties"]["step"] == value
-    assert 1 <= _reader_connections(sql) <= admin.app.state.services.settings.database_read_pool_size  # type: ignore[attr-defined]
-    assert admin.head(url).status_code == 204
-    assert admin.get(table_url(admin, "db", "missing")).json()["error"]["type"] == "NoSuchTableException"
-    assert admin.head(table_url(admin, "db", "missing")).status_code == 404
+    assert 1 <= _reader_connections(sql) <= pg_admin.app.state.services.settings.database_read_pool_size  # type: ignore[attr-defined]
+    assert pg_admin.head(url).status_code == 204
+    assert pg_admin.get(table_url(pg_admin, "db", "missing")).json()["error"]["type"] == "NoSuchTableException"
+    assert pg_admin.head(table_url(pg_admin, "db", "missing")).status_code == 404
 
 
-def test_loads_survive_killed_reader_connections(admin: TestClient, sql: Engine) -> None:
-    url = table_url(admin, "db", "t")
-    assert admin.get(url).status_code == 200
+def test_loads_survive_killed_reader_connections(pg_admin: TestClient, sql: Engine) -> None:
+    url = table_url(pg_admin, "db", "t")
+    assert pg_admin.get(url).status_code == 200
     assert _reader_connections(sql) >= 1
     _kill_reader_connections(sql)
     for _ in range(3):
-        response = admin.get(url)
+        response = pg_admin.get(url)
         assert response.status_code == 200, response.text
 
 
