@@ -28,12 +28,12 @@ APPLICATION_NAME = "datlake-entity-reader"
 
 
 class AsyncEntityReader:
-    def __init__(self, engine: Engine, size: int, connect_timeout: float = 5.0) -> None:
+    def __init__(self, engine: Engine, size: int, connect_timeout_seconds: int = 5) -> None:
         url = engine.url.set(drivername="postgresql")
         self._conninfo = url.render_as_string(hide_password=False)
         self._sql = str(ENTITY_BY_NAME.compile(dialect=engine.dialect))
         self._size = size
-        self._connect_timeout = connect_timeout
+        self._connect_timeout = connect_timeout_seconds
         self._idle: asyncio.LifoQueue[psycopg.AsyncConnection[Any]] | None = None
         self._slots: asyncio.Semaphore | None = None
 
@@ -94,7 +94,7 @@ class AsyncEntityReader:
             return await psycopg.AsyncConnection.connect(
                 self._conninfo,
                 autocommit=True,
-                connect_timeout=max(1, round(self._connect_timeout)),
+                connect_timeout=self._connect_timeout,
                 application_name=APPLICATION_NAME,
             )
         except psycopg.OperationalError as exc:

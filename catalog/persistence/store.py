@@ -141,12 +141,6 @@ class CatalogStore:
 
     # --- plumbing -----------------------------------------------------------------------------
 
-    def _begin(self) -> Any:
-        try:
-            return self.engine.begin()
-        except OperationalError as exc:  # pragma: no cover - depends on the database being down
-            raise errors.DatabaseUnavailable("The catalog database is unreachable") from exc
-
     def ping(self) -> None:
         with self._reader.connect() as connection:
             connection.execute(select(1))
@@ -155,7 +149,7 @@ class CatalogStore:
 
     def ensure_warehouse(self, name: str, location: str, properties: dict[str, str] | None = None) -> Warehouse:
         """Create the warehouse, or bring its location in line with the configuration."""
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             row = conn.execute(select(warehouses).where(warehouses.c.name == name)).mappings().first()
             if row is None:
                 try:
@@ -209,7 +203,7 @@ class CatalogStore:
         ).scalar()
 
     def create_namespace(self, warehouse_id: int, levels: Namespace, properties: dict[str, str]) -> None:
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             if len(levels) > 1 and self._namespace_id(conn, warehouse_id, levels[:-1]) is None:
                 raise errors.NoSuchNamespace(f"Parent namespace does not exist: {'.'.join(levels[:-1])}")
             try:
@@ -265,7 +259,7 @@ class CatalogStore:
         return _page([namespace_levels(n) for n in names], names, size)
 
     def drop_namespace(self, warehouse_id: int, levels: Namespace) -> None:
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             ns_id = self._namespace_id(conn, warehouse_id, levels)
             if ns_id is None:
                 raise errors.NoSuchNamespace(f"Namespace does not exist: {'.'.join(levels)}")
@@ -285,7 +279,7 @@ class CatalogStore:
         self, warehouse_id: int, levels: Namespace, removals: Sequence[str], updates: dict[str, str]
     ) -> tuple[list[str], list[str], list[str]]:
         """Apply removals and updates; return (updated, removed, missing)."""
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             query = select(namespaces.c.id, namespaces.c.properties).where(
                 namespaces.c.warehouse_id == warehouse_id, namespaces.c.name == namespace_key(levels)
             )
@@ -441,7 +435,7 @@ class CatalogStore:
         With ``replace`` an existing row of the same kind is repointed instead.
         """
         now = _now()
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             ns_id = self._namespace_id(conn, warehouse_id, levels)
             if ns_id is None:
                 raise errors.NoSuchNamespace(f"Namespace does not exist: {'.'.join(levels)}")
@@ -481,14 +475,14 @@ class CatalogStore:
 
     def delete_entity(self, entity: EntityRow) -> None:
         """Delete the row, and the grants on it: a later object of the same name starts without any."""
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             warehouse_id = conn.execute(select(entities.c.warehouse_id).where(entities.c.id == entity.id)).scalar()
             conn.execute(delete(entities).where(entities.c.id == entity.id))
             if warehouse_id is not None:
                 _delete_grants(conn, warehouse_id, entity.kind, _entity_key(entity.namespace, entity.name))
 
     def rename_entity(self, warehouse_id: int, entity: EntityRow, to_levels: Namespace, to_name: str) -> None:
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             ns_id = self._namespace_id(conn, warehouse_id, to_levels)
             if ns_id is None:
                 raise errors.NoSuchNamespace(f"Namespace does not exist: {'.'.join(to_levels)}")
@@ -532,7 +526,7 @@ class CatalogStore:
 
     def save_idempotent_outcome(self, key: str, operation: str, status_code: int, body: str, lifetime: int) -> None:
         now_ms = int(time.time() * 1000)
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             # Expired records are replaced; a live one is kept (the first outcome wins).
             conn.execute(
                 delete(idempotency_records).where(
@@ -546,7 +540,7 @@ class CatalogStore:
                 )
             )
         try:
-            with self._begin() as conn:
+            with self.engine.begin() as conn:
                 conn.execute(
                     insert(idempotency_records).values(
                         key=key, operation=operation, status_code=status_code, body=body, created_at_ms=now_ms

@@ -62,6 +62,15 @@ class _InsideOnly(FileIO):
         self._io.delete(location)
 
 
+def _found(entity: EntityRow | None, namespace: Namespace, name: str) -> EntityRow:
+    if entity is None:
+        # Always NoSuchTable, even when the namespace is missing: Spark resolves metadata tables
+        # (`db.tbl.snapshots`) by first asking for table `snapshots` in namespace `db.tbl` and
+        # only falls back on NoSuchTableException (the reference REST server answers the same).
+        raise errors.NoSuchTable(f"Table does not exist: {qualified(namespace, name)}")
+    return entity
+
+
 class TableService:
     def __init__(self, store: CatalogStore, storage: Storage, entity_reader: AsyncEntityReader | None = None) -> None:
         self.store = store
@@ -69,33 +78,27 @@ class TableService:
         self.entity_reader = entity_reader  # PostgreSQL: the lookup of loadTable on the event loop
 
     def get(self, warehouse: Warehouse, namespace: Namespace, name: str) -> EntityRow:
-        entity = self.store.get_entity(warehouse.id, namespace, name, TABLE)
-        if entity is None:
-            # Always NoSuchTable, even when the namespace is missing: Spark resolves metadata tables
-            # (`db.tbl.snapshots`) by first asking for table `snapshots` in namespace `db.tbl` and
-            # only falls back on NoSuchTableException (the reference REST server answers the same).
-            raise errors.NoSuchTable(f"Table does not exist: {qualified(namespace, name)}")
-        return entity
+        return _found(self.store.get_entity(warehouse.id, namespace, name, TABLE), namespace, name)
 
     def load(self, warehouse: Warehouse, namespace: Namespace, name: str) -> LoadedTable:
         entity = self.get(warehouse, namespace, name)
         return LoadedTable(entity, entity.metadata_location, self._read(entity))
 
+    def _open_reader(self) -> AsyncEntityReader | None:
+        reader = self.entity_reader
+        return reader if reader is not None and reader.is_open else None
+
     async def get_async(self, warehouse: Warehouse, namespace: Namespace, name: str) -> EntityRow:
         """:meth:`get` without blocking the event loop (in the thread pool where there is no async reader)."""
-        reader = self.entity_reader
-        if reader is None or not reader.is_open:
+        reader = self._open_reader()
+        if reader is None:
             return await run_in_threadpool(self.get, warehouse, namespace, name)
-        entity = await reader.entity(warehouse.id, namespace, name, TABLE)
-        if entity is None:
-            raise errors.NoSuchTable(f"Table does not exist: {qualified(namespace, name)}")
-        return entity
+        return _found(await reader.entity(warehouse.id, namespace, name, TABLE), namespace, name)
 
     async def load_async(self, warehouse: Warehouse, namespace: Namespace, name: str) -> LoadedTable:
         """:meth:`load` without blocking the event loop: a metadata file not in the cache is read in the thread pool."""
-        reader = self.entity_reader
-        if reader is None or not reader.is_open:
-            return await run_in_threadpool(self.load, warehouse, namespace, name)
+        if self._open_reader() is None:
+            return await run_in_threadpool(self.load, warehouse, namespace, name)  # one hop for both reads
         entity = await self.get_async(warehouse, namespace, name)
         entry = self.storage.cached_table_metadata(entity.metadata_location)
         if entry is None:

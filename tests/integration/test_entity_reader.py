@@ -74,7 +74,7 @@ def test_the_reader_reports_an_unreachable_database(pg_backend: Backend) -> None
     dead = make_engine(engine.url.set(host="127.0.0.1", port=9).render_as_string(hide_password=False))
 
     async def lookup() -> None:
-        reader = AsyncEntityReader(dead, size=2, connect_timeout=2)
+        reader = AsyncEntityReader(dead, size=2, connect_timeout_seconds=2)
         await reader.open()
         try:
             await reader.entity(1, ("db",), "t", TABLE)

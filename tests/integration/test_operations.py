@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import text, update
+from sqlalchemy import Engine, text, update
 
 from catalog.app import create_app
 from catalog.persistence.database import make_engine
@@ -163,16 +163,11 @@ def test_metrics_report_the_job_backlog_from_the_database(backend_factory: Any) 
         engine.dispose()
 
 
-def test_metrics_answer_without_the_backlog_when_the_database_cannot_give_it(backend_factory: Any) -> None:
-    backend: Backend = backend_factory("postgres-file")
-    engine = make_engine(backend.settings.database_url)
-    try:
-        with authorized_client(create_app(backend.settings)) as client:
-            with engine.begin() as conn:  # the query fails as it would on a broken database
-                conn.execute(text("ALTER TABLE jobs RENAME TO jobs_elsewhere"))
-            response = client.get("/metrics")
-            assert response.status_code == 200
-            assert "datlake_http_requests_total" in response.text
-            assert "datlake_jobs_queued" not in response.text
-    finally:
-        engine.dispose()
+def test_metrics_answer_without_the_backlog_when_the_database_cannot_give_it(pg_backend: Backend, sql: Engine) -> None:
+    with authorized_client(create_app(pg_backend.settings)) as client:
+        with sql.connect() as conn:  # the query fails as it would on a broken database
+            conn.execute(text("ALTER TABLE jobs RENAME TO jobs_elsewhere"))
+        response = client.get("/metrics")
+        assert response.status_code == 200
+        assert "datlake_http_requests_total" in response.text
+        assert "datlake_jobs_queued" not in response.text
