@@ -101,7 +101,12 @@ class Settings(BaseSettings):
     job_stale_seconds: float = Field(
         default=60.0, gt=0, description="A running job silent for this long is retried or failed (its worker died)."
     )
-    job_max_attempts: int = Field(default=3, ge=1, description="Runs of a job before a dead worker fails it.")
+    job_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="Runs of a job before a dead worker or a transient failure fails it (runs a stopping worker "
+        "handed back do not count).",
+    )
     job_timeout_seconds: int = Field(default=3600, ge=1, description="Longest a register-snapshot job may run.")
     register_threads: int = Field(
         default=16, ge=1, description="Objects a register-snapshot job checks and reads footers of in parallel."

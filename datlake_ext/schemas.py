@@ -131,7 +131,10 @@ class JobDetail(BaseModel):
     mode: str
     snapshot_id: str | None
     error: str | None
-    attempts: int
+    attempts: int = Field(description="Runs of the job so far (the running one included).")
+    handed_back: int = Field(
+        description="Runs a stopping worker gave back unfinished; they do not count against the attempt limit."
+    )
     submitted_by: str | None
     created_at: datetime
     started_at: datetime | None
@@ -149,6 +152,7 @@ class JobDetail(BaseModel):
             snapshot_id=job.snapshot_id,
             error=job.error,
             attempts=job.attempts,
+            handed_back=job.handbacks,
             submitted_by=job.submitted_by,
             created_at=job.created_at,
             started_at=job.started_at,

@@ -107,6 +107,7 @@ class Job:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     attempts: int | None = None
+    handed_back: int | None = None
     submitted_by: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -134,6 +135,7 @@ class Job:
             started_at=_timestamp(data.get("started_at")),
             finished_at=_timestamp(data.get("finished_at")),
             attempts=_int(data.get("attempts")),
+            handed_back=_int(data.get("handed_back")),
             submitted_by=data.get("submitted_by"),
             raw=data,
         )

@@ -96,6 +96,7 @@ def _job_pairs(job: Job) -> list[tuple[str, Any]]:
         ("started_at", job.started_at),
         ("finished_at", job.finished_at),
         ("attempts", job.attempts),
+        ("handed_back", job.handed_back),
     ]
 
 

@@ -477,7 +477,7 @@ class RegisterSnapshot:
             except (errors.StorageUnavailable, errors.DatabaseUnavailable) as exc:
                 log.warning("job %s: transient failure: %s", job.id, exc.message)
                 self.jobs.retry_later(job, exc.message)
-                return "retried" if job.attempts < self.settings.job_max_attempts else "failed"
+                return "retried" if job.counted_attempts < self.settings.job_max_attempts else "failed"
             except errors.CatalogError as exc:
                 self.jobs.fail(job, exc.message)
                 return "failed"

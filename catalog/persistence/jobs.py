@@ -44,6 +44,12 @@ class JobRow:
     started_at: datetime | None
     finished_at: datetime | None
     heartbeat_at: datetime | None
+    handbacks: int = 0
+
+    @property
+    def counted_attempts(self) -> int:
+        """Attempts that count against ``DATLAKE_JOB_MAX_ATTEMPTS``: all but those handed back by a stopping worker."""
+        return self.attempts - self.handbacks
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,7 @@ def _row(r: RowMapping) -> JobRow:
         started_at=utc(r["started_at"]),
         finished_at=utc(r["finished_at"]),
         heartbeat_at=utc(r["heartbeat_at"]),
+        handbacks=r["handbacks"] or 0,
     )
 
 
@@ -222,6 +229,17 @@ class JobStore:
                 update(jobs)
                 .where(jobs.c.id == job_id, jobs.c.status == RUNNING, jobs.c.attempts == attempt)
                 .values(status=QUEUED, error=reason, heartbeat_at=None)
+            )
+        return result.rowcount == 1
+
+    def hand_back(self, job_id: str, attempt: int, reason: str) -> bool:
+        """running → queued because the attempt's worker is stopping: like :meth:`requeue`, and the
+        attempt is recorded as handed back, so it does not count against the job's limit."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.status == RUNNING, jobs.c.attempts == attempt)
+                .values(status=QUEUED, error=reason, heartbeat_at=None, handbacks=jobs.c.handbacks + 1)
             )
         return result.rowcount == 1
 

@@ -174,6 +174,8 @@ jobs = Table(
     Column("submitted_by", String(255), nullable=True),
     Column("idempotency_key", String(255), nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
+    # Attempts a stopping worker gave back unfinished: they do not count against the job's limit.
+    Column("handbacks", Integer, nullable=False, default=0, server_default="0"),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=True),
     Column("finished_at", DateTime(timezone=True), nullable=True),

@@ -3,7 +3,8 @@
 The database row is the source of truth; a queue (RQ on Redis, or an in-process runner in
 embedded mode) only carries "run attempt N of job X". A worker claims the job for one attempt,
 records a heartbeat while it works, and finishes it. A job whose worker stopped reporting is
-requeued for another attempt, or failed once the attempts are used up; so no job stays
+requeued for another attempt, or failed once the attempts are used up (an attempt its stopping
+worker handed back does not count); so no job stays
 ``running`` forever, and because the snapshot is committed atomically at the very end, a dead
 worker never leaves a partial snapshot.
 """
@@ -237,8 +238,8 @@ class JobService:
 
     def retry_later(self, job: JobRow, reason: str) -> bool:
         """A transient failure: run the job again while attempts remain, else fail it with ``reason``."""
-        if job.attempts >= self.settings.job_max_attempts:
-            return self.fail(job, f"{reason} (gave up after {job.attempts} attempts)")
+        if job.counted_attempts >= self.settings.job_max_attempts:
+            return self.fail(job, f"{reason} (gave up after {job.counted_attempts} attempts)")
         if self.jobs.requeue(job.id, job.attempts, reason):
             self._enqueue(job.id, job.attempts + 1)
             return True
@@ -247,10 +248,11 @@ class JobService:
     def release(self, job: JobRow, reason: str) -> bool:
         """Give the job back to the queue now: its worker is stopping before the attempt could finish.
 
-        Unlike :meth:`retry_later` this never fails the job (stopping a worker is not the job's fault);
-        the next attempt starts at once instead of after ``job_stale_seconds`` of silence.
+        Unlike :meth:`retry_later` this never fails the job and the attempt does not count against
+        ``job_max_attempts`` (stopping a worker, e.g. for a deployment, is not the job's fault); the
+        next attempt starts at once instead of after ``job_stale_seconds`` of silence.
         """
-        if self.jobs.requeue(job.id, job.attempts, reason):
+        if self.jobs.hand_back(job.id, job.attempts, reason):
             self._enqueue(job.id, job.attempts + 1)
             return True
         return False
@@ -266,14 +268,14 @@ class JobService:
         if committed is not None:
             self.jobs.finish(job.id, job.attempts, COMPLETED, snapshot_id=committed)
             return
-        if job.attempts < self.settings.job_max_attempts:
+        if job.counted_attempts < self.settings.job_max_attempts:
             reason = f"the worker of attempt {job.attempts} stopped responding; retrying"
             if self.jobs.requeue(job.id, job.attempts, reason):
                 log.warning("job %s: %s", job.id, reason)
                 self._enqueue(job.id, job.attempts + 1)
             return
         message = (
-            f"The worker running this job stopped responding ({job.attempts} of "
+            f"The worker running this job stopped responding ({job.counted_attempts} of "
             f"{self.settings.job_max_attempts} attempts); the table was not changed"
         )
         if self.jobs.finish(job.id, job.attempts, FAILED, error=message):
