@@ -269,6 +269,7 @@ def profiled(server: Server, profile_dir: Path | None, phase: str) -> Iterator[N
             "--output",
             str(out),
             *(["--gil"] if os.environ.get("BENCH_PROFILE_GIL") == "1" else []),
+            *(["--idle"] if os.environ.get("BENCH_PROFILE_IDLE") == "1" else []),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
