@@ -164,6 +164,7 @@ class CommitService:
             raise errors.AlreadyExists(f"A view already exists: {'.'.join((*change.namespace, change.name))}")
         _validate(change.requirements, None)
         new_metadata = _apply(MetastoreCatalog._empty_table_metadata(), change.updates, None, enforce=True)
+        _check_complete(new_metadata)
         check_inside_warehouse(new_metadata.location, warehouse)
         new_location = check_inside_warehouse(_metadata_file_location(new_metadata, 0), warehouse)
         return _Staged(change, None, namespace_id, None, new_location, new_metadata)
@@ -175,6 +176,25 @@ class CommitService:
             raise errors.StorageUnavailable(f"The table's current metadata file is missing: {location}") from exc
         except MetadataFileInvalid as exc:
             raise errors.StorageUnavailable(f"The table's current metadata file is unreadable: {exc}") from exc
+
+
+def _check_complete(metadata: TableMetadata) -> None:
+    """A table created through a commit names a current schema, default partition spec and default
+    sort order that exist: engines refuse to load metadata that does not (Java's parser does)."""
+    present = {
+        "schema": any(s.schema_id == metadata.current_schema_id for s in metadata.schemas),
+        "partition spec": any(s.spec_id == metadata.default_spec_id for s in metadata.partition_specs),
+        "sort order": any(o.order_id == metadata.default_sort_order_id for o in metadata.sort_orders),
+    }
+    missing = [name for name, found in present.items() if not found]
+    if missing:
+        raise errors.BadRequest(f"Invalid table update: {_INCOMPLETE_CREATE} (missing: {', '.join(missing)})")
+
+
+_INCOMPLETE_CREATE = (
+    "the table would have no current schema, default partition spec or default sort order; a table created "
+    "through a commit needs add-schema, add-spec and add-sort-order with their set-* updates"
+)
 
 
 def _metadata_file_location(metadata: TableMetadata, version: int) -> str:
@@ -225,3 +245,5 @@ def _apply(
         raise errors.CommitFailed(str(exc)) from exc
     except (ValueError, ValidationError, IcebergValidationError, KeyError, NotImplementedError) as exc:
         raise errors.BadRequest(f"Invalid table update: {exc}") from exc
+    except StopIteration as exc:  # PyIceberg's schema()/spec()/sort_order() found no current one
+        raise errors.BadRequest(f"Invalid table update: {_INCOMPLETE_CREATE}") from exc

@@ -7,6 +7,7 @@ import re
 import uuid
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import Backend
@@ -187,6 +188,33 @@ def test_stage_create_then_commit(client: TestClient, backend: Backend) -> None:
     again = commit(client, "db", "ctas", staged_create_updates(metadata), requirements=[{"type": "assert-create"}])
     assert_error(again, 409, "CommitFailedException")
     assert load_table(client, "db", "ctas")["metadata-location"] == result["metadata-location"]
+
+
+LEFT_OUT = {
+    "everything": None,
+    "schema": {"add-schema", "set-current-schema"},
+    "spec": {"add-spec", "set-default-spec"},
+    "sort order": {"add-sort-order", "set-default-sort-order"},
+}
+
+
+@pytest.mark.parametrize("left_out", list(LEFT_OUT))
+def test_create_through_commit_without_a_schema_spec_or_order_is_400(
+    client: TestClient, backend: Backend, left_out: str
+) -> None:
+    """An ``assert-create`` commit whose updates leave no current schema, partition spec or sort
+    order is the client's mistake (it was a 500 once): 400, and nothing is created."""
+    create_namespace(client, "db")
+    staged = client.post(
+        f"{prefix(client)}/namespaces/db/tables", json={"name": "half", "schema": SCHEMA, "stage-create": True}
+    )
+    metadata = staged.json()["metadata"]
+    actions = LEFT_OUT[left_out]
+    updates = [u for u in staged_create_updates(metadata) if actions is not None and u["action"] not in actions]
+    response = commit(client, "db", "half", updates, requirements=[{"type": "assert-create"}])
+    assert_error(response, 400, "BadRequestException")
+    assert_error(client.get(table_url(client, "db", "half")), 404, "NoSuchTableException")
+    assert list_files(backend, metadata["location"]) == set()
 
 
 def test_stage_create_of_an_existing_table_is_409(client: TestClient) -> None:
