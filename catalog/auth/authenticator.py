@@ -96,6 +96,8 @@ class Authenticator:
 
     def _caller(self, credential_id: str | None, name: str, kept_only: bool) -> CallerRecord | None:
         """The caller of a credential, or of a principal name where there is no credential."""
+        if "\x00" in name or (credential_id is not None and "\x00" in credential_id):
+            return None  # no stored id or name holds a NUL (PostgreSQL text cannot): not a database error
         if kept_only:
             record = self.store.cached_caller(credential_id, name)
             if record is None:

@@ -446,9 +446,9 @@ class AccessStore:
                 [
                     {
                         "at": row.at,
-                        "principal": row.principal[:255] if row.principal else None,
-                        "action": row.action[:64],
-                        "securable": row.securable,
+                        "principal": _storable(row.principal)[:255] if row.principal else None,
+                        "action": _storable(row.action)[:64],
+                        "securable": _storable(row.securable),
                         "outcome": row.outcome,
                         "status_code": row.status_code,
                         "request_id": row.request_id,
@@ -476,3 +476,9 @@ class AccessStore:
             AuditRow(utc(r.at), r.principal, r.action, r.securable, r.outcome, r.status_code, r.request_id)
             for r in rows
         ]
+
+
+def _storable(text: str) -> str:
+    """Audit text as PostgreSQL can store it: a NUL (a request path with ``%00``, a client id) is
+    written as ``%00``. Otherwise the insert fails and the request, often a denied one, goes unaudited."""
+    return text.replace("\x00", "%00")

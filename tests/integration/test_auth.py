@@ -589,6 +589,21 @@ def test_writes_and_denials_are_audited_without_secrets(
     assert all(e["at"] and e["request_id"] for e in events)
 
 
+@SQLITE_AND_POSTGRES
+def test_denials_with_nul_bytes_in_the_path_or_client_id_are_audited(
+    client: TestClient, anon: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL text cannot hold NUL: such a request was denied but its audit row was lost."""
+    assert anon.get("/v1/lake/namespaces/a%00b").status_code == 401
+    form = {"grant_type": "client_credentials", "client_id": "dlc_\x00x", "client_secret": "wrong"}
+    assert anon.post("/v1/oauth/tokens", data=form).status_code == 401
+    events = ok(client.get(f"{ADMIN_API}/audit", params={"limit": 1000}), 200)["events"]
+    denied = {(e["securable"], e["principal"]) for e in events if e["outcome"] == "denied"}
+    assert ("/v1/lake/namespaces/a%00b", None) in denied, denied
+    assert ("/v1/oauth/tokens", "client:dlc_%00x") in denied, denied
+    assert "could not write" not in caplog.text
+
+
 @SQLITE
 def test_grant_on_parent_namespace_covers_children_and_lists_filter(client: TestClient, anon: TestClient) -> None:
     for ns in (["a"], ["a", "b"], ["a", "b", "c"], ["z"]):
