@@ -11,6 +11,7 @@ import fastapi.routing
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
+from pyiceberg.exceptions import ValidationError as IcebergValidationError
 from starlette.concurrency import run_in_threadpool
 
 from catalog import errors
@@ -81,8 +82,9 @@ def parse_body(model: type[M], body: bytes) -> M:
             f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()[:5]
         )
         raise errors.BadRequest(f"Invalid {model.__name__}: {problems}") from exc
-    except (ValueError, TypeError, AttributeError, KeyError) as exc:
-        # PyIceberg's own "before" validators raise these raw on wrongly typed input
+    except (ValueError, TypeError, AttributeError, KeyError, IcebergValidationError) as exc:
+        # PyIceberg's own "before" validators raise these raw on wrongly typed input, and its
+        # transform parser its own ValidationError (e.g. "bucket[x]")
         raise errors.BadRequest(f"Invalid {model.__name__}: {exc}") from exc
 
 

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import ValidationError
+from pyiceberg.exceptions import ValidationError as IcebergValidationError
 from pyiceberg.schema import Schema
 
 from catalog import errors
@@ -110,7 +111,7 @@ def check_register_uri(uri: str, settings: Settings, warehouse: Warehouse) -> st
 def parse_schema(schema: dict[str, Any]) -> Schema:
     try:
         return Schema.model_validate(schema)
-    except (ValidationError, ValueError, TypeError) as exc:
+    except (ValidationError, ValueError, TypeError, IcebergValidationError) as exc:  # the last: "fixed[x]"
         raise errors.Unprocessable(f"Invalid schema: {exc}") from exc
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError
+from pyiceberg.exceptions import ValidationError as IcebergValidationError
 from pyiceberg.schema import Schema
 from pyiceberg.table.update import (
     AddSchemaUpdate,
@@ -426,7 +427,7 @@ class ViewService:
         raw = self.storage.read_metadata_json(location)
         try:
             metadata = ViewMetadata.model_validate_json(raw)
-        except (ValidationError, ValueError) as exc:
+        except (ValidationError, ValueError, IcebergValidationError) as exc:
             raise errors.BadRequest(f"Not a valid Iceberg view metadata file: {location}: {exc}") from exc
         _check_consistent(metadata, location)
         loaded = LoadedView(location, metadata, raw)

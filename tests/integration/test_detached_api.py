@@ -231,6 +231,18 @@ def test_rejections_at_submission(lake: Lake) -> None:
         ({"table_name": "a..b", "uri": good}, 422, "Invalid table name"),
         ({"table_name": "t", "uri": "not-a-uri"}, 422, "Invalid uri"),
         ({"table_name": "t", "uri": good, "schema": {"type": "struct", "fields": [{"x": 1}]}}, 422, "schema"),
+        (
+            {
+                "table_name": "t",
+                "uri": good,
+                "schema": {
+                    "type": "struct",
+                    "fields": [{"id": 1, "name": "d", "type": "decimal(a,b)", "required": False}],
+                },
+            },
+            422,
+            "Invalid schema",
+        ),
         ({"table_name": "t", "uri": good, "unknown": 1}, 422, "unknown"),
         ({"table_name": "t", "uri": "s3://elsewhere/data/a.parquet"}, 403, "outside the locations allowed"),
         ({"table_name": "t", "uri": lake.backend.warehouse + "/../x/a.parquet"}, 422, "'..'"),

@@ -89,6 +89,31 @@ WRONG_TYPES: list[tuple[str, dict[str, Any]]] = [
     ("tables", {"name": "t2", "schema": "struct"}),
     ("tables", {"name": "t2", "schema": {"type": "struct", "fields": [{"id": "x", "name": "a", "type": "long"}]}}),
     ("tables", {"name": "t2", "schema": {"type": "struct", "fields": [{"id": 1, "name": "a", "type": "nope"}]}}),
+    # PyIceberg's own ValidationError (not pydantic's) for parameterised types and transforms
+    ("tables", {"name": "t2", "schema": {"type": "struct", "fields": [{"id": 1, "name": "a", "type": "fixed[x]"}]}}),
+    (
+        "tables",
+        {
+            "name": "t2",
+            "schema": SCHEMA,
+            "partition-spec": {
+                "spec-id": 0,
+                "fields": [{"source-id": 1, "field-id": 1000, "name": "p", "transform": "bucket[x]"}],
+            },
+        },
+    ),
+    (
+        "commit",
+        {
+            "requirements": [],
+            "updates": [
+                {
+                    "action": "add-spec",
+                    "spec": {"fields": [{"source-id": 1, "field-id": 1000, "name": "p", "transform": "truncate[-1]"}]},
+                }
+            ],
+        },
+    ),
     ("tables", {"name": "t2", "schema": SCHEMA, "stage-create": "maybe"}),
     ("tables", {"name": "t2", "schema": SCHEMA, "properties": {"a": None}}),
     ("tables", {"name": "t2", "schema": SCHEMA, "location": 12}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from typing import Any
@@ -492,6 +493,11 @@ def test_register_view_from_an_existing_metadata_file(client: TestClient) -> Non
     _error(register("x", missing), 400, "BadRequestException")
     table_file = client.get(f"{p}/namespaces/ns/tables/t").json()["metadata-location"]
     assert "view metadata" in _error(register("x", table_file), 400, "BadRequestException")
+    unparseable = json.loads(json.dumps(created["metadata"]))  # a type PyIceberg's own parser refuses
+    unparseable["schemas"][0]["fields"][0]["type"] = "fixed[x]"
+    bad_file = location.rsplit("/", 1)[0] + "/00009-bad.metadata.json"
+    client.app.state.services.storage.write_new(bad_file, json.dumps(unparseable).encode())  # type: ignore[attr-defined]
+    assert "view metadata" in _error(register("x", bad_file), 400, "BadRequestException")
     nowhere = client.post(f"{p}/namespaces/nope/register-view", json={"name": "x", "metadata-location": location})
     _error(nowhere, 404, "NoSuchNamespaceException")
     assert [i["name"] for i in client.get(f"{p}/namespaces/ns/views").json()["identifiers"]] == ["back"]
