@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 import httpx
 from fastapi.testclient import TestClient
 
+from catalog.persistence.jobs import NewJob
 from tests.conftest import Backend
 
 SEP = "%1F"  # how the spec encodes multi-level namespaces in a URL path
@@ -168,3 +169,10 @@ def file_exists(backend: Backend, location: str) -> bool:
     assert backend.s3 is not None
     response = backend.s3.client().list_objects_v2(Bucket=parsed.netloc, Prefix=parsed.path.lstrip("/"))
     return any(obj["Key"] == parsed.path.lstrip("/") for obj in response.get("Contents", []))
+
+
+def new_job(job_id: str, warehouse_id: int, submitted_by: str = "tester") -> NewJob:
+    """A register-snapshot job row for tests that drive the job tables directly (into table ``ops.t``)."""
+    return NewJob(
+        job_id, warehouse_id, "ops.t", ("ops",), "t", "file:///x.parquet", "parquet", "append", None, submitted_by, None
+    )

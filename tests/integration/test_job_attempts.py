@@ -15,10 +15,11 @@ import pytest
 from sqlalchemy import update
 
 from catalog.app import build_services
-from catalog.persistence.jobs import FAILED, QUEUED, JobRow, JobStore, NewJob, now
+from catalog.persistence.jobs import FAILED, QUEUED, JobRow, JobStore, now
 from catalog.persistence.schema import jobs as jobs_table
 from catalog.service.jobs import JobService
 from tests.conftest import Backend
+from tests.integration.helpers import new_job
 
 
 @dataclass
@@ -50,21 +51,7 @@ def two_attempt_jobs(request: pytest.FixtureRequest, backend_factory: Callable[.
     warehouse = services.store.get_warehouse(backend.settings.warehouse_name)
     assert warehouse is not None
     store = JobStore(services.store.engine)
-    job, _ = store.create(
-        NewJob(
-            "attempts-1",
-            warehouse.id,
-            "ops.t",
-            ("ops",),
-            "t",
-            "file:///x.parquet",
-            "parquet",
-            "append",
-            None,
-            "t",
-            None,
-        )
-    )
+    job, _ = store.create(new_job("attempts-1", warehouse.id))
     yield Jobs(JobService(backend.settings, services.store, store), job)
     services.store.engine.dispose()
 

@@ -13,11 +13,11 @@ from sqlalchemy import Engine, text, update
 
 from catalog.app import create_app
 from catalog.persistence.database import make_engine
-from catalog.persistence.jobs import COMPLETED, RUNNING, JobStore, NewJob, now
+from catalog.persistence.jobs import COMPLETED, RUNNING, JobStore, now
 from catalog.persistence.schema import jobs
 from tests.conftest import Backend, authorized_client
 from tests.detached_support import register, rows_table, wait_for_job, write_parquet
-from tests.integration.helpers import commit, create_namespace, create_table, set_props
+from tests.integration.helpers import commit, create_namespace, create_table, new_job, set_props
 
 
 def test_liveness_and_readiness(client: TestClient) -> None:
@@ -135,21 +135,7 @@ def test_metrics_report_the_job_backlog_from_the_database(backend_factory: Any) 
 
             warehouse = client.app.state.services.store.get_warehouse(backend.settings.warehouse_name)  # type: ignore[attr-defined]
             for index in range(4):
-                store.create(
-                    NewJob(
-                        f"backlog-{index}",
-                        warehouse.id,
-                        "ops.t",
-                        ("ops",),
-                        "t",
-                        "file:///x.parquet",
-                        "parquet",
-                        "append",
-                        None,
-                        "tester",
-                        None,
-                    )
-                )
+                store.create(new_job(f"backlog-{index}", warehouse.id))
             with engine.begin() as conn:  # one is running, one finished, the oldest waiting one was queued 100 s ago
                 conn.execute(update(jobs).where(jobs.c.id == "backlog-0").values(status=RUNNING, heartbeat_at=now()))
                 conn.execute(update(jobs).where(jobs.c.id == "backlog-1").values(status=COMPLETED))
