@@ -62,6 +62,10 @@ class _InsideOnly(FileIO):
         self._io.delete(location)
 
 
+# How often a row is read again when the metadata file it named has gone (see TableService._read).
+MISSING_FILE_REREADS = 3
+
+
 def _found(entity: EntityRow | None, namespace: Namespace, name: str) -> EntityRow:
     if entity is None:
         # Always NoSuchTable, even when the namespace is missing: Spark resolves metadata tables
@@ -81,8 +85,7 @@ class TableService:
         return _found(self.store.get_entity(warehouse.id, namespace, name, TABLE), namespace, name)
 
     def load(self, warehouse: Warehouse, namespace: Namespace, name: str) -> LoadedTable:
-        entity = self.get(warehouse, namespace, name)
-        return LoadedTable(entity, entity.metadata_location, self._read(entity))
+        return self._read(warehouse, self.get(warehouse, namespace, name))
 
     def _open_reader(self) -> AsyncEntityReader | None:
         reader = self.entity_reader
@@ -102,20 +105,28 @@ class TableService:
         entity = await self.get_async(warehouse, namespace, name)
         entry = self.storage.cached_table_metadata(entity.metadata_location)
         if entry is None:
-            entry = await run_in_threadpool(self._read, entity)
+            return await run_in_threadpool(self._read, warehouse, entity)
         return LoadedTable(entity, entity.metadata_location, entry)
 
-    def _read(self, entity: EntityRow) -> CachedMetadata:
-        try:
-            return self.storage.read_table_metadata(entity.metadata_location)
-        except MetadataFileMissing as exc:
-            raise errors.StorageUnavailable(
-                f"Metadata file of {qualified(entity.namespace, entity.name)} is missing: {entity.metadata_location}"
-            ) from exc
-        except MetadataFileInvalid as exc:
-            raise errors.StorageUnavailable(
-                f"Metadata file of {qualified(entity.namespace, entity.name)} is unreadable: {exc}"
-            ) from exc
+    def _read(self, warehouse: Warehouse, entity: EntityRow) -> LoadedTable:
+        """The table with the metadata its row names.
+
+        A file that is gone may have been purged by a drop that ran after the row was read: the row
+        is read again, and a table dropped meanwhile is a 404 (one moved on to a new file is read
+        there). Only a row that still names a missing file is a storage failure (503).
+        """
+        table = qualified(entity.namespace, entity.name)
+        for _ in range(MISSING_FILE_REREADS):
+            location = entity.metadata_location
+            try:
+                return LoadedTable(entity, location, self.storage.read_table_metadata(location))
+            except MetadataFileMissing as exc:
+                entity = self.get(warehouse, entity.namespace, entity.name)
+                if entity.metadata_location == location:
+                    raise errors.StorageUnavailable(f"Metadata file of {table} is missing: {location}") from exc
+            except MetadataFileInvalid as exc:
+                raise errors.StorageUnavailable(f"Metadata file of {table} is unreadable: {exc}") from exc
+        raise errors.StorageUnavailable(f"The metadata of {table} kept moving while it was read; retry")
 
     def list(
         self,

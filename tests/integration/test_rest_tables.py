@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import Backend
+from catalog.app import create_app
+from tests.conftest import Backend, authorized_client
 from tests.integration.helpers import (
     SCHEMA,
     assert_error,
@@ -347,6 +351,58 @@ def test_drop_keeps_files_without_purge(client: TestClient, backend: Backend) ->
     assert_error(client.delete(table_url(client, "db", "t")), 404, "NoSuchTableException")
     # the name is free again
     assert create_table(client, "db", "t")["metadata"]["table-uuid"] != body["metadata"]["table-uuid"]
+
+
+def _drop_after_first_call(target: object, names: tuple[str, ...], drop: Callable[[], None]) -> None:
+    """Make the first call of any of ``target``'s methods ``names`` return what it read, then run
+    ``drop``: the row has been read, the table is dropped before its metadata file is."""
+    fired: list[bool] = []
+
+    def fire() -> None:
+        if not fired:
+            fired.append(True)
+            drop()
+
+    for name in names:
+        original = getattr(target, name)
+        if inspect.iscoroutinefunction(original):
+
+            async def wrapper(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
+                result = await __original(*args, **kwargs)
+                fire()
+                return result
+        else:
+
+            def wrapper(*args: Any, __original: Any = original, **kwargs: Any) -> Any:  # type: ignore[misc]
+                result = __original(*args, **kwargs)
+                fire()
+                return result
+
+        setattr(target, name, wrapper)
+
+
+def test_a_table_dropped_with_purge_while_another_replica_reads_it_is_404(backend: Backend) -> None:
+    """A load or commit that read the table's row just before a drop with purge removed the row and
+    its files finds the metadata file gone: that is a 404 (the table was dropped), not a 503
+    (found by a chaos run of drops, renames, creates and commits on two server processes)."""
+    with authorized_client(create_app(backend.settings)) as one:
+        # A second replica: same database and warehouse, its own (empty) metadata cache.
+        with TestClient(create_app(backend.settings), headers=dict(one.headers)) as other:
+            other.prefix = one.prefix  # type: ignore[attr-defined]
+            create_namespace(one, "db")
+
+            def purge() -> None:
+                response = one.delete(table_url(one, "db", "t"), params={"purgeRequested": "true"})
+                assert response.status_code == 204, response.text
+
+            services = other.app.state.services  # type: ignore[attr-defined]
+            create_table(one, "db", "t")
+            _drop_after_first_call(services.tables, ("get", "get_async"), purge)
+            assert_error(other.get(table_url(other, "db", "t")), 404, "NoSuchTableException")
+
+            create_table(one, "db", "t")
+            _drop_after_first_call(services.store, ("get_entity",), purge)
+            assert_error(commit(other, "db", "t", [set_props(a="b")]), 404, "NoSuchTableException")
 
 
 def test_purge_removes_the_tables_files(
