@@ -96,7 +96,10 @@ def test_nothing_is_kept_while_the_listener_is_down(app: FastAPI, admin: TestCli
     callers = _store(app).callers
     with sql.connect() as conn:
         killed = conn.execute(
-            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name"),
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = :name AND datname = current_database()"  # not other runs' listeners
+            ),
             {"name": APPLICATION_NAME},
         ).all()
         assert killed, "no listener connection found"
