@@ -473,13 +473,25 @@ class CatalogStore:
             except IntegrityError as exc:
                 raise errors.AlreadyExists(f"Table or view already exists: {'.'.join((*levels, name))}") from exc
 
-    def delete_entity(self, entity: EntityRow) -> None:
-        """Delete the row, and the grants on it: a later object of the same name starts without any."""
+    def delete_entity(self, warehouse_id: int, entity: EntityRow) -> bool:
+        """Delete the row and the grants on it (a later object of the same name starts without any),
+        only while it is as read: same name and current metadata. False when it was renamed, moved
+        on or deleted meanwhile, so a drop never removes the object that now has another name, nor
+        purges files older than the table's last commit."""
         with self.engine.begin() as conn:
-            warehouse_id = conn.execute(select(entities.c.warehouse_id).where(entities.c.id == entity.id)).scalar()
-            conn.execute(delete(entities).where(entities.c.id == entity.id))
-            if warehouse_id is not None:
-                _delete_grants(conn, warehouse_id, entity.kind, _entity_key(entity.namespace, entity.name))
+            namespace_id = self._namespace_id(conn, warehouse_id, entity.namespace)
+            result = conn.execute(
+                delete(entities).where(
+                    entities.c.id == entity.id,
+                    entities.c.namespace_id == namespace_id,
+                    entities.c.name == entity.name,
+                    entities.c.metadata_location == entity.metadata_location,
+                )
+            )
+            if result.rowcount != 1:
+                return False
+            _delete_grants(conn, warehouse_id, entity.kind, _entity_key(entity.namespace, entity.name))
+        return True
 
     def rename_entity(self, warehouse_id: int, entity: EntityRow, to_levels: Namespace, to_name: str) -> None:
         with self.engine.begin() as conn:

@@ -64,6 +64,8 @@ class _InsideOnly(FileIO):
 
 # How often a row is read again when the metadata file it named has gone (see TableService._read).
 MISSING_FILE_REREADS = 3
+# How often a drop reads the table again when it changed between the read and the delete.
+DROP_ATTEMPTS = 5
 
 
 def _found(entity: EntityRow | None, namespace: Namespace, name: str) -> EntityRow:
@@ -206,16 +208,24 @@ class TableService:
         return LoadedTable(self.store.get_entity(warehouse.id, namespace, name, TABLE), metadata_location, entry)
 
     def drop(self, warehouse: Warehouse, namespace: Namespace, name: str, *, purge: bool) -> None:
-        entity = self.get(warehouse, namespace, name)
-        metadata: TableMetadata | None = None
-        if purge:
-            try:
-                metadata = self.storage.read_table_metadata(entity.metadata_location).metadata
-            except MetadataFileMissing:
-                metadata = None
-        self.store.delete_entity(entity)
-        if purge and metadata is not None:
-            self._purge_files(entity.metadata_location, metadata, warehouse)
+        """Forget the table (and with ``purge`` delete the files its last metadata names).
+
+        The row is deleted only as it was read: a table renamed or committed to meanwhile is read
+        again (a rename makes this a 404), so the purge always sees the table's final state.
+        """
+        for _ in range(DROP_ATTEMPTS):
+            entity = self.get(warehouse, namespace, name)
+            metadata: TableMetadata | None = None
+            if purge:
+                try:
+                    metadata = self.storage.read_table_metadata(entity.metadata_location).metadata
+                except MetadataFileMissing:
+                    metadata = None
+            if self.store.delete_entity(warehouse.id, entity):
+                if purge and metadata is not None:
+                    self._purge_files(entity.metadata_location, metadata, warehouse)
+                return
+        raise errors.CommitFailed(f"{qualified(namespace, name)} kept changing while it was dropped; retry")
 
     def _purge_files(self, metadata_location: str, metadata: TableMetadata, warehouse: Warehouse) -> None:
         """Delete every file the table's metadata references (PyIceberg's purge helpers), inside the warehouse."""

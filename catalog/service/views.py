@@ -42,6 +42,7 @@ from catalog.lru import LruCache
 from catalog.persistence.store import VIEW, CatalogStore, EntityRow, Namespace, Page, PointerSwap, Warehouse
 from catalog.service.identifiers import check_entity_name, check_namespace
 from catalog.service.locations import check_inside_warehouse, default_table_location, normalize
+from catalog.service.tables import DROP_ATTEMPTS
 from catalog.storage.fileio import MetadataFileMissing, Storage
 
 log = logging.getLogger(__name__)
@@ -548,8 +549,12 @@ class ViewService:
         return loaded
 
     def drop(self, warehouse: Warehouse, namespace: Namespace, name: str) -> None:
-        """Forget the view; its metadata files stay (they hold no data)."""
-        self.store.delete_entity(self.get(warehouse, namespace, name))
+        """Forget the view; its metadata files stay (they hold no data). As for tables, the row is
+        deleted only as it was read: one renamed meanwhile is not dropped under its old name."""
+        for _ in range(DROP_ATTEMPTS):
+            if self.store.delete_entity(warehouse.id, self.get(warehouse, namespace, name)):
+                return
+        raise errors.CommitFailed(f"View {qualified(namespace, name)} kept changing while it was dropped; retry")
 
     def rename(self, warehouse: Warehouse, source: tuple[Namespace, str], destination: tuple[Namespace, str]) -> None:
         src_ns, src_name = check_namespace(source[0]), check_entity_name(source[1])

@@ -353,15 +353,15 @@ def test_drop_keeps_files_without_purge(client: TestClient, backend: Backend) ->
     assert create_table(client, "db", "t")["metadata"]["table-uuid"] != body["metadata"]["table-uuid"]
 
 
-def _drop_after_first_call(target: object, names: tuple[str, ...], drop: Callable[[], None]) -> None:
+def _after_first_call(target: object, names: tuple[str, ...], action: Callable[[], None]) -> None:
     """Make the first call of any of ``target``'s methods ``names`` return what it read, then run
-    ``drop``: the row has been read, the table is dropped before its metadata file is."""
+    ``action`` (another replica's request): a race between a read and what follows it, made certain."""
     fired: list[bool] = []
 
     def fire() -> None:
         if not fired:
             fired.append(True)
-            drop()
+            action()
 
     for name in names:
         original = getattr(target, name)
@@ -397,12 +397,47 @@ def test_a_table_dropped_with_purge_while_another_replica_reads_it_is_404(backen
 
             services = other.app.state.services  # type: ignore[attr-defined]
             create_table(one, "db", "t")
-            _drop_after_first_call(services.tables, ("get", "get_async"), purge)
+            _after_first_call(services.tables, ("get", "get_async"), purge)
             assert_error(other.get(table_url(other, "db", "t")), 404, "NoSuchTableException")
 
             create_table(one, "db", "t")
-            _drop_after_first_call(services.store, ("get_entity",), purge)
+            _after_first_call(services.store, ("get_entity",), purge)
             assert_error(commit(other, "db", "t", [set_props(a="b")]), 404, "NoSuchTableException")
+
+
+def test_a_drop_racing_a_rename_or_a_commit_drops_only_what_it_names(backend: Backend) -> None:
+    """The drop reads the row, then another replica renames the table or commits to it, then the
+    drop deletes: a renamed table is not dropped under its old name (404, the table and its files
+    stay); a table committed to is dropped in its new state, and the purge removes the new metadata
+    file too (it used to be left behind)."""
+    with authorized_client(create_app(backend.settings)) as one:
+        with TestClient(create_app(backend.settings), headers=dict(one.headers)) as other:
+            other.prefix = one.prefix  # type: ignore[attr-defined]
+            services = other.app.state.services  # type: ignore[attr-defined]
+            create_namespace(one, "db")
+
+            renamed = create_table(one, "db", "t")
+            rename = {"source": {"namespace": ["db"], "name": "t"}, "destination": {"namespace": ["db"], "name": "u"}}
+            _after_first_call(
+                services.store,
+                ("get_entity",),
+                lambda: one.post(f"{prefix(one)}/tables/rename", json=rename).raise_for_status(),
+            )
+            assert_error(other.delete(table_url(other, "db", "t"), params={"purgeRequested": "true"}), 404)
+            assert load_table(one, "db", "u")["metadata-location"] == renamed["metadata-location"]
+            assert file_exists(backend, renamed["metadata-location"])
+
+            committed = create_table(one, "db", "c")
+            location = committed["metadata"]["location"]
+            _after_first_call(
+                services.store,
+                ("get_entity",),
+                lambda: commit(one, "db", "c", [set_props(late="commit")]).raise_for_status(),
+            )
+            dropped = other.delete(table_url(other, "db", "c"), params={"purgeRequested": "true"})
+            assert dropped.status_code == 204, dropped.text
+            assert_error(one.get(table_url(one, "db", "c")), 404, "NoSuchTableException")
+            assert list_files(backend, location) == set()
 
 
 def test_purge_removes_the_tables_files(
