@@ -6,7 +6,7 @@ import inspect
 import json
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -381,63 +381,70 @@ def _after_first_call(target: object, names: tuple[str, ...], action: Callable[[
         setattr(target, name, wrapper)
 
 
-def test_a_table_dropped_with_purge_while_another_replica_reads_it_is_404(backend: Backend) -> None:
-    """A load or commit that read the table's row just before a drop with purge removed the row and
-    its files finds the metadata file gone: that is a 404 (the table was dropped), not a 503
-    (found by a chaos run of drops, renames, creates and commits on two server processes)."""
+@pytest.fixture
+def replicas(backend: Backend) -> Iterator[tuple[TestClient, TestClient]]:
+    """Two catalog replicas on the same database and warehouse, each with its own caches."""
     with authorized_client(create_app(backend.settings)) as one:
-        # A second replica: same database and warehouse, its own (empty) metadata cache.
         with TestClient(create_app(backend.settings), headers=dict(one.headers)) as other:
             other.prefix = one.prefix  # type: ignore[attr-defined]
             create_namespace(one, "db")
-
-            def purge() -> None:
-                response = one.delete(table_url(one, "db", "t"), params={"purgeRequested": "true"})
-                assert response.status_code == 204, response.text
-
-            services = other.app.state.services  # type: ignore[attr-defined]
-            create_table(one, "db", "t")
-            _after_first_call(services.tables, ("get", "get_async"), purge)
-            assert_error(other.get(table_url(other, "db", "t")), 404, "NoSuchTableException")
-
-            create_table(one, "db", "t")
-            _after_first_call(services.store, ("get_entity",), purge)
-            assert_error(commit(other, "db", "t", [set_props(a="b")]), 404, "NoSuchTableException")
+            yield one, other
 
 
-def test_a_drop_racing_a_rename_or_a_commit_drops_only_what_it_names(backend: Backend) -> None:
+def test_a_table_dropped_with_purge_while_another_replica_reads_it_is_404(
+    replicas: tuple[TestClient, TestClient],
+) -> None:
+    """A load or commit that read the table's row just before a drop with purge removed the row and
+    its files finds the metadata file gone: that is a 404 (the table was dropped), not a 503
+    (found by a chaos run of drops, renames, creates and commits on two server processes)."""
+    one, other = replicas
+
+    def purge() -> None:
+        response = one.delete(table_url(one, "db", "t"), params={"purgeRequested": "true"})
+        assert response.status_code == 204, response.text
+
+    services = other.app.state.services  # type: ignore[attr-defined]
+    create_table(one, "db", "t")
+    _after_first_call(services.tables, ("get", "get_async"), purge)
+    assert_error(other.get(table_url(other, "db", "t")), 404, "NoSuchTableException")
+
+    create_table(one, "db", "t")
+    _after_first_call(services.store, ("get_entity",), purge)
+    assert_error(commit(other, "db", "t", [set_props(a="b")]), 404, "NoSuchTableException")
+
+
+def test_a_drop_racing_a_rename_or_a_commit_drops_only_what_it_names(
+    replicas: tuple[TestClient, TestClient], backend: Backend
+) -> None:
     """The drop reads the row, then another replica renames the table or commits to it, then the
     drop deletes: a renamed table is not dropped under its old name (404, the table and its files
     stay); a table committed to is dropped in its new state, and the purge removes the new metadata
     file too (it used to be left behind)."""
-    with authorized_client(create_app(backend.settings)) as one:
-        with TestClient(create_app(backend.settings), headers=dict(one.headers)) as other:
-            other.prefix = one.prefix  # type: ignore[attr-defined]
-            services = other.app.state.services  # type: ignore[attr-defined]
-            create_namespace(one, "db")
+    one, other = replicas
+    services = other.app.state.services  # type: ignore[attr-defined]
 
-            renamed = create_table(one, "db", "t")
-            rename = {"source": {"namespace": ["db"], "name": "t"}, "destination": {"namespace": ["db"], "name": "u"}}
-            _after_first_call(
-                services.store,
-                ("get_entity",),
-                lambda: one.post(f"{prefix(one)}/tables/rename", json=rename).raise_for_status(),
-            )
-            assert_error(other.delete(table_url(other, "db", "t"), params={"purgeRequested": "true"}), 404)
-            assert load_table(one, "db", "u")["metadata-location"] == renamed["metadata-location"]
-            assert file_exists(backend, renamed["metadata-location"])
+    renamed = create_table(one, "db", "t")
+    rename = {"source": {"namespace": ["db"], "name": "t"}, "destination": {"namespace": ["db"], "name": "u"}}
+    _after_first_call(
+        services.store,
+        ("get_entity",),
+        lambda: one.post(f"{prefix(one)}/tables/rename", json=rename).raise_for_status(),
+    )
+    assert_error(other.delete(table_url(other, "db", "t"), params={"purgeRequested": "true"}), 404)
+    assert load_table(one, "db", "u")["metadata-location"] == renamed["metadata-location"]
+    assert file_exists(backend, renamed["metadata-location"])
 
-            committed = create_table(one, "db", "c")
-            location = committed["metadata"]["location"]
-            _after_first_call(
-                services.store,
-                ("get_entity",),
-                lambda: commit(one, "db", "c", [set_props(late="commit")]).raise_for_status(),
-            )
-            dropped = other.delete(table_url(other, "db", "c"), params={"purgeRequested": "true"})
-            assert dropped.status_code == 204, dropped.text
-            assert_error(one.get(table_url(one, "db", "c")), 404, "NoSuchTableException")
-            assert list_files(backend, location) == set()
+    committed = create_table(one, "db", "c")
+    location = committed["metadata"]["location"]
+    _after_first_call(
+        services.store,
+        ("get_entity",),
+        lambda: commit(one, "db", "c", [set_props(late="commit")]).raise_for_status(),
+    )
+    dropped = other.delete(table_url(other, "db", "c"), params={"purgeRequested": "true"})
+    assert dropped.status_code == 204, dropped.text
+    assert_error(one.get(table_url(one, "db", "c")), 404, "NoSuchTableException")
+    assert list_files(backend, location) == set()
 
 
 def test_purge_removes_the_tables_files(
