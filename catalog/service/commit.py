@@ -35,10 +35,10 @@ from pyiceberg.utils.datetime import datetime_to_millis
 
 from catalog import errors
 from catalog.observability import COMMIT_CONFLICTS, COMMITS
-from catalog.persistence.store import TABLE, CatalogStore, EntityRow, Namespace, PointerSwap, Warehouse
+from catalog.persistence.store import TABLE, CatalogStore, Namespace, PointerSwap, Warehouse
 from catalog.service.locations import check_inside_warehouse
-from catalog.service.tables import MISSING_FILE_REREADS
-from catalog.storage.fileio import CachedMetadata, MetadataFileInvalid, MetadataFileMissing, Storage
+from catalog.service.tables import read_current
+from catalog.storage.fileio import CachedMetadata, Storage
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +143,9 @@ class CommitService:
         raise AssertionError("unreachable")
 
     def _stage(self, warehouse: Warehouse, change: TableChange) -> _Staged:
-        current = self._current(warehouse, change)
-        if current is None:
+        entity = self.store.get_entity(warehouse.id, change.namespace, change.name, TABLE)
+        current = None if entity is None else read_current(self.store, self.storage, warehouse.id, entity)
+        if current is None:  # no such table, or dropped since the row was read
             return self._stage_create(warehouse, change)
         entity, base = current
         _validate(change.requirements, base.metadata)
@@ -169,29 +170,6 @@ class CommitService:
         check_inside_warehouse(new_metadata.location, warehouse)
         new_location = check_inside_warehouse(_metadata_file_location(new_metadata, 0), warehouse)
         return _Staged(change, None, namespace_id, None, new_location, new_metadata)
-
-    def _current(self, warehouse: Warehouse, change: TableChange) -> tuple[EntityRow, CachedMetadata] | None:
-        """The table's row and metadata; None when there is no such table.
-
-        A file that is gone may have been purged by a drop that ran after the row was read: the row
-        is read again (as in TableService._read), so a table dropped meanwhile is a 404, not a 503.
-        """
-        entity = self.store.get_entity(warehouse.id, change.namespace, change.name, TABLE)
-        for _ in range(MISSING_FILE_REREADS):
-            if entity is None:
-                return None
-            try:
-                return entity, self.storage.read_table_metadata(entity.metadata_location)
-            except MetadataFileMissing as exc:
-                again = self.store.get_entity(warehouse.id, change.namespace, change.name, TABLE)
-                if again is not None and again.metadata_location == entity.metadata_location:
-                    raise errors.StorageUnavailable(
-                        f"The table's current metadata file is missing: {entity.metadata_location}"
-                    ) from exc
-                entity = again
-            except MetadataFileInvalid as exc:
-                raise errors.StorageUnavailable(f"The table's current metadata file is unreadable: {exc}") from exc
-        raise errors.StorageUnavailable("The table's metadata kept moving while the commit read it; retry")
 
 
 def _check_complete(metadata: TableMetadata) -> None:

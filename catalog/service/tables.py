@@ -62,19 +62,50 @@ class _InsideOnly(FileIO):
         self._io.delete(location)
 
 
-# How often a row is read again when the metadata file it named has gone (see TableService._read).
+# How often a row is read again when the metadata file it named has gone (see read_current).
 MISSING_FILE_REREADS = 3
 # How often a drop reads the table again when it changed between the read and the delete.
 DROP_ATTEMPTS = 5
 
 
+def _no_such_table(namespace: Namespace, name: str) -> errors.NoSuchTable:
+    # Always NoSuchTable, even when the namespace is missing: Spark resolves metadata tables
+    # (`db.tbl.snapshots`) by first asking for table `snapshots` in namespace `db.tbl` and
+    # only falls back on NoSuchTableException (the reference REST server answers the same).
+    return errors.NoSuchTable(f"Table does not exist: {qualified(namespace, name)}")
+
+
 def _found(entity: EntityRow | None, namespace: Namespace, name: str) -> EntityRow:
     if entity is None:
-        # Always NoSuchTable, even when the namespace is missing: Spark resolves metadata tables
-        # (`db.tbl.snapshots`) by first asking for table `snapshots` in namespace `db.tbl` and
-        # only falls back on NoSuchTableException (the reference REST server answers the same).
-        raise errors.NoSuchTable(f"Table does not exist: {qualified(namespace, name)}")
+        raise _no_such_table(namespace, name)
     return entity
+
+
+def read_current(
+    store: CatalogStore, storage: Storage, warehouse_id: int, entity: EntityRow
+) -> tuple[EntityRow, CachedMetadata] | None:
+    """The table's row and the metadata it names, as loads and commits read them; None when the
+    table was dropped meanwhile.
+
+    A file that is gone may have been purged by a drop that ran after the row was read: the row
+    is read again, and one moved on to a new file is read there. Only a row that still names a
+    missing file is a storage failure (503).
+    """
+    table = qualified(entity.namespace, entity.name)
+    for _ in range(MISSING_FILE_REREADS):
+        location = entity.metadata_location
+        try:
+            return entity, storage.read_table_metadata(location)
+        except MetadataFileMissing as exc:
+            again = store.get_entity(warehouse_id, entity.namespace, entity.name, TABLE)
+            if again is None:
+                return None
+            if again.metadata_location == location:
+                raise errors.StorageUnavailable(f"Metadata file of {table} is missing: {location}") from exc
+            entity = again
+        except MetadataFileInvalid as exc:
+            raise errors.StorageUnavailable(f"Metadata file of {table} is unreadable: {exc}") from exc
+    raise errors.StorageUnavailable(f"The metadata of {table} kept moving while it was read; retry")
 
 
 class TableService:
@@ -111,24 +142,12 @@ class TableService:
         return LoadedTable(entity, entity.metadata_location, entry)
 
     def _read(self, warehouse: Warehouse, entity: EntityRow) -> LoadedTable:
-        """The table with the metadata its row names.
-
-        A file that is gone may have been purged by a drop that ran after the row was read: the row
-        is read again, and a table dropped meanwhile is a 404 (one moved on to a new file is read
-        there). Only a row that still names a missing file is a storage failure (503).
-        """
-        table = qualified(entity.namespace, entity.name)
-        for _ in range(MISSING_FILE_REREADS):
-            location = entity.metadata_location
-            try:
-                return LoadedTable(entity, location, self.storage.read_table_metadata(location))
-            except MetadataFileMissing as exc:
-                entity = self.get(warehouse, entity.namespace, entity.name)
-                if entity.metadata_location == location:
-                    raise errors.StorageUnavailable(f"Metadata file of {table} is missing: {location}") from exc
-            except MetadataFileInvalid as exc:
-                raise errors.StorageUnavailable(f"Metadata file of {table} is unreadable: {exc}") from exc
-        raise errors.StorageUnavailable(f"The metadata of {table} kept moving while it was read; retry")
+        """The table with the metadata its row names (a 404 if a drop removed it meanwhile)."""
+        current = read_current(self.store, self.storage, warehouse.id, entity)
+        if current is None:
+            raise _no_such_table(entity.namespace, entity.name)
+        found, entry = current
+        return LoadedTable(found, found.metadata_location, entry)
 
     def list(
         self,

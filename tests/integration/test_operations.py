@@ -12,7 +12,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, text, update
 
 from catalog.app import create_app
-from catalog.persistence.database import make_engine
 from catalog.persistence.jobs import COMPLETED, RUNNING, JobStore, now
 from catalog.persistence.schema import jobs
 from tests.conftest import Backend, authorized_client
@@ -125,28 +124,25 @@ def test_metrics_report_the_job_backlog_from_the_database(backend_factory: Any) 
     """Queued and running jobs are read from the jobs table at scrape time, whoever runs them."""
     # A long heartbeat keeps this process's job reaper away from the rows the test writes itself.
     backend: Backend = backend_factory("postgres-file", job_heartbeat_seconds=600, job_stale_seconds=3600)
-    engine = make_engine(backend.settings.database_url)
-    store = JobStore(engine)
-    try:
-        with authorized_client(create_app(backend.settings)) as client:
-            assert metric(client, "datlake_jobs_queued") == 0
-            assert metric(client, "datlake_jobs_running") == 0
-            assert metric(client, "datlake_jobs_oldest_queued_age_seconds") == 0
+    with authorized_client(create_app(backend.settings)) as client:
+        assert metric(client, "datlake_jobs_queued") == 0
+        assert metric(client, "datlake_jobs_running") == 0
+        assert metric(client, "datlake_jobs_oldest_queued_age_seconds") == 0
 
-            warehouse = client.app.state.services.store.get_warehouse(backend.settings.warehouse_name)  # type: ignore[attr-defined]
-            for index in range(4):
-                store.create(new_job(f"backlog-{index}", warehouse.id))
-            with engine.begin() as conn:  # one is running, one finished, the oldest waiting one was queued 100 s ago
-                conn.execute(update(jobs).where(jobs.c.id == "backlog-0").values(status=RUNNING, heartbeat_at=now()))
-                conn.execute(update(jobs).where(jobs.c.id == "backlog-1").values(status=COMPLETED))
-                conn.execute(
-                    update(jobs).where(jobs.c.id == "backlog-2").values(created_at=now() - timedelta(seconds=100))
-                )
-            assert metric(client, "datlake_jobs_queued") == 2
-            assert metric(client, "datlake_jobs_running") == 1
-            assert 100 <= metric(client, "datlake_jobs_oldest_queued_age_seconds") < 160
-    finally:
-        engine.dispose()
+        catalog = client.app.state.services.store  # type: ignore[attr-defined]
+        warehouse = catalog.get_warehouse(backend.settings.warehouse_name)
+        store = JobStore(catalog.engine)
+        for index in range(4):
+            store.create(new_job(f"backlog-{index}", warehouse.id))
+        with (
+            catalog.engine.begin() as conn
+        ):  # one is running, one finished, the oldest waiting one was queued 100 s ago
+            conn.execute(update(jobs).where(jobs.c.id == "backlog-0").values(status=RUNNING, heartbeat_at=now()))
+            conn.execute(update(jobs).where(jobs.c.id == "backlog-1").values(status=COMPLETED))
+            conn.execute(update(jobs).where(jobs.c.id == "backlog-2").values(created_at=now() - timedelta(seconds=100)))
+        assert metric(client, "datlake_jobs_queued") == 2
+        assert metric(client, "datlake_jobs_running") == 1
+        assert 100 <= metric(client, "datlake_jobs_oldest_queued_age_seconds") < 160
 
 
 def test_metrics_answer_without_the_backlog_when_the_database_cannot_give_it(pg_backend: Backend, sql: Engine) -> None:
