@@ -78,7 +78,7 @@ class AsyncEntityReader:
                 await self._give_back(connection, idle)
                 if row is None or row[1] != kind:
                     return None
-                return EntityRow(row[0], levels, name, row[1], row[2])
+                return EntityRow(row[0], levels, name, row[1], row[2], row[3])
         raise AssertionError("unreachable")
 
     async def _give_back(

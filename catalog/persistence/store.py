@@ -59,11 +59,17 @@ class EntityRow:
     name: str
     kind: str
     metadata_location: str
+    namespace_id: int
 
 
 @dataclass(frozen=True)
 class PointerSwap:
-    """Move one entity from ``expected`` to ``new`` metadata, or create it when ``entity_id`` is None."""
+    """Move one entity from ``expected`` to ``new`` metadata, or create it when ``entity_id`` is None.
+
+    A move applies only while the entity still has ``namespace_id`` and ``name`` (those it was
+    read with): a commit racing a rename loses, as it would against a concurrent commit, and its
+    retry finds no table under the old name, instead of changing the table that now has another.
+    """
 
     entity_id: int | None
     expected: str | None
@@ -110,7 +116,7 @@ def _now() -> datetime:
 
 # The loadTable/commit lookup, built once: constructing the select on every call costs ~60 µs of CPU.
 ENTITY_BY_NAME = (
-    select(entities.c.id, entities.c.kind, entities.c.metadata_location)
+    select(entities.c.id, entities.c.kind, entities.c.metadata_location, entities.c.namespace_id)
     .join(namespaces, namespaces.c.id == entities.c.namespace_id)
     .where(
         namespaces.c.warehouse_id == bindparam("warehouse_id"),
@@ -122,7 +128,12 @@ ENTITY_BY_NAME = (
 # The compare-and-swap of every commit, also built once.
 _SWAP_POINTER = (
     update(entities)
-    .where(entities.c.id == bindparam("entity_id"), entities.c.metadata_location == bindparam("expected"))
+    .where(
+        entities.c.id == bindparam("entity_id"),
+        entities.c.metadata_location == bindparam("expected"),
+        entities.c.namespace_id == bindparam("entity_namespace_id"),
+        entities.c.name == bindparam("entity_name"),
+    )
     .values(
         metadata_location=bindparam("new"),
         previous_metadata_location=bindparam("expected"),
@@ -306,7 +317,7 @@ class CatalogStore:
             row = conn.execute(ENTITY_BY_NAME, params).first()
         if row is None or row.kind != kind:
             return None
-        return EntityRow(row.id, levels, name, row.kind, row.metadata_location)
+        return EntityRow(row.id, levels, name, row.kind, row.metadata_location, row.namespace_id)
 
     def entity_kind(self, warehouse_id: int, levels: Namespace, name: str) -> str | None:
         with self._reader.connect() as conn:
@@ -421,8 +432,17 @@ class CatalogStore:
             except IntegrityError as exc:
                 raise errors.AlreadyExists(f"Table or view already exists: {swap.name}") from exc
             return
+        assert swap.namespace_id is not None and swap.name is not None, "a move names the entity as it was read"
         result = conn.execute(
-            _SWAP_POINTER, {"entity_id": swap.entity_id, "expected": swap.expected, "new": swap.new, "now": now}
+            _SWAP_POINTER,
+            {
+                "entity_id": swap.entity_id,
+                "expected": swap.expected,
+                "new": swap.new,
+                "now": now,
+                "entity_namespace_id": swap.namespace_id,
+                "entity_name": swap.name,
+            },
         )
         if result.rowcount != 1:
             raise errors.ConcurrentCommit("The table was changed by a concurrent commit; refresh and retry")
@@ -479,11 +499,10 @@ class CatalogStore:
         on or deleted meanwhile, so a drop never removes the object that now has another name, nor
         purges files older than the table's last commit."""
         with self.engine.begin() as conn:
-            namespace_id = self._namespace_id(conn, warehouse_id, entity.namespace)
             result = conn.execute(
                 delete(entities).where(
                     entities.c.id == entity.id,
-                    entities.c.namespace_id == namespace_id,
+                    entities.c.namespace_id == entity.namespace_id,
                     entities.c.name == entity.name,
                     entities.c.metadata_location == entity.metadata_location,
                 )

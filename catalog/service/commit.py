@@ -150,12 +150,12 @@ class CommitService:
         entity, base = current
         _validate(change.requirements, base.metadata)
         if not change.updates:
-            return _Staged(change, entity.id, None, entity.metadata_location, None, base.metadata, base)
+            return _Staged(change, entity.id, entity.namespace_id, entity.metadata_location, None, base.metadata, base)
         new_metadata = _apply(base.metadata, change.updates, entity.metadata_location, enforce=False)
         check_inside_warehouse(new_metadata.location, warehouse)
         version = MetastoreCatalog._parse_metadata_version(entity.metadata_location) + 1
         new_location = check_inside_warehouse(_metadata_file_location(new_metadata, version), warehouse)
-        return _Staged(change, entity.id, None, entity.metadata_location, new_location, new_metadata)
+        return _Staged(change, entity.id, entity.namespace_id, entity.metadata_location, new_location, new_metadata)
 
     def _stage_create(self, warehouse: Warehouse, change: TableChange) -> _Staged:
         """A commit with ``assert-create``: the staged-create flow of Spark CTAS and PyIceberg."""

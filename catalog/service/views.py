@@ -517,6 +517,8 @@ class ViewService:
                             entity_id=entity.id,
                             expected=entity.metadata_location,
                             new=written.metadata_location,
+                            namespace_id=entity.namespace_id,
+                            name=entity.name,
                             kind=VIEW,
                         )
                     ],

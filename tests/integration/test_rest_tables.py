@@ -447,6 +447,66 @@ def test_a_drop_racing_a_rename_or_a_commit_drops_only_what_it_names(
     assert list_files(backend, location) == set()
 
 
+def test_a_commit_racing_a_rename_does_not_change_the_renamed_table(
+    replicas: tuple[TestClient, TestClient], backend: Backend
+) -> None:
+    """The commit reads ``db.t``'s row, then another replica renames it to ``db.u``, then the commit
+    swaps the pointer: the swap is refused (the row no longer has the name it was read with), and the
+    retry finds no ``db.t``: 404, ``db.u`` unchanged, the commit's metadata file removed. The same for
+    a view. (The swap used to match the row by id only, so the commit landed on ``db.u``.)"""
+    one, other = replicas
+    services = other.app.state.services  # type: ignore[attr-defined]
+
+    created = create_table(one, "db", "t")
+    rename = {"source": {"namespace": ["db"], "name": "t"}, "destination": {"namespace": ["db"], "name": "u"}}
+    _after_first_call(
+        services.store,
+        ("get_entity",),
+        lambda: one.post(f"{prefix(one)}/tables/rename", json=rename).raise_for_status(),
+    )
+    assert_error(commit(other, "db", "t", [set_props(late="commit")]), 404, "NoSuchTableException")
+    renamed = load_table(one, "db", "u")
+    assert renamed["metadata-location"] == created["metadata-location"]
+    assert "late" not in renamed["metadata"]["properties"]
+    assert {f for f in list_files(backend, renamed["metadata"]["location"]) if f.endswith(".metadata.json")} == {
+        created["metadata-location"]
+    }
+
+    view = {
+        "name": "v",
+        "schema": {
+            "type": "struct",
+            "schema-id": 0,
+            "fields": [{"id": 1, "name": "id", "type": "long", "required": False}],
+        },
+        "view-version": {
+            "version-id": 1,
+            "schema-id": 0,
+            "timestamp-ms": 1,
+            "summary": {},
+            "representations": [{"type": "sql", "sql": "SELECT 1 AS id", "dialect": "spark"}],
+            "default-namespace": ["db"],
+        },
+    }
+    response = one.post(f"{prefix(one)}/namespaces/db/views", json=view)
+    assert response.status_code == 200, response.text
+    view_location = response.json()["metadata-location"]
+    rename_view = {"source": {"namespace": ["db"], "name": "v"}, "destination": {"namespace": ["db"], "name": "w"}}
+    _after_first_call(
+        services.store,
+        ("get_entity",),
+        lambda: one.post(f"{prefix(one)}/views/rename", json=rename_view).raise_for_status(),
+    )
+    replaced = other.post(
+        f"{prefix(other)}/namespaces/db/views/v",
+        json={"requirements": [], "updates": [{"action": "set-properties", "updates": {"late": "replace"}}]},
+    )
+    assert_error(replaced, 404, "NoSuchViewException")
+    moved = one.get(f"{prefix(one)}/namespaces/db/views/w").json()
+    assert moved["metadata-location"] == view_location
+    assert "late" not in moved["metadata"].get("properties", {})
+
+
 def test_purge_removes_the_tables_files(
     client: TestClient, backend: Backend, catalog_properties: dict[str, str]
 ) -> None:
