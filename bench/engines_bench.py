@@ -17,6 +17,11 @@ OAuth2 client credentials. One table of ``--rows`` rows in ``--files`` Parquet f
 The catalog's share is ``(through catalog - direct) / through catalog`` of the medians (also: of
 the minimums; the median of the per-repeat differences over the median through the catalog; and
 the catalog server's own time per run over the run); the target is at most 10%.
+
+``engine_floor``: the same runs through ``bench/replay_server.py``, a stand-in that replays the
+catalog's recorded answers from memory at almost no cost, measure what any REST catalog costs
+the engine at the least (its REST client, planning through a catalog, loopback round trips): the
+part of the share by difference that no catalog can remove.
 ``python bench/engines_bench.py --help``.
 """
 
@@ -29,6 +34,7 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -125,14 +131,30 @@ def share(through: float, direct: float) -> float:
     return round(max(0.0, (through - direct) / through), 3) if through > 0 else 0.0
 
 
-def compare(through: list[float], direct: list[float], served: list[float]) -> dict[str, Any]:
+def compare(
+    through: list[float], direct: list[float], served: list[float], floor: list[float] | None = None
+) -> dict[str, Any]:
     """Medians and minimums (the least disturbed runs on a busy machine) of both ways, and the catalog's share:
-    by difference (through - direct) / through, and by the server's own time per run / through."""
+    by difference (through - direct) / through, and by the server's own time per run / through; with
+    ``floor`` (the runs through the replaying stand-in), the same share for a catalog that costs nothing."""
     t, d = statistics.median(through), statistics.median(direct)
     by_server = statistics.median(s / w for s, w in zip(served, through, strict=True))
     # Each repeat runs both ways back to back: the median of those pairs' differences is less
     # disturbed by the machine's load drifting during the run than the difference of medians.
     paired = statistics.median(a - b for a, b in zip(through, direct, strict=True))
+    extra: dict[str, Any] = {}
+    if floor is not None:
+        f = statistics.median(floor)
+        floor_paired = statistics.median(a - b for a, b in zip(floor, direct, strict=True))
+        beyond = statistics.median(a - b for a, b in zip(through, floor, strict=True))
+        extra["engine_floor"] = {
+            "through_stand_in_ms": {"median": round(f * 1000, 1), "min": round(min(floor) * 1000, 1)},
+            "share_by_difference_of_medians": share(f, d),
+            "share_by_paired_difference": share(f, f - floor_paired),
+            # what the real catalog costs beyond the stand-in: its own part of the share by difference
+            "catalog_beyond_floor_by_difference_of_medians": share(t, f),
+            "catalog_beyond_floor_by_paired_difference": share(t, t - beyond),
+        }
     return {
         "through_catalog_ms": {"median": round(t * 1000, 1), "min": round(min(through) * 1000, 1)},
         "direct_ms": {"median": round(d * 1000, 1), "min": round(min(direct) * 1000, 1)},
@@ -144,7 +166,24 @@ def compare(through: list[float], direct: list[float], served: list[float]) -> d
             "by_server_time": round(by_server, 3),
         },
         "target_share_max": TARGET_SHARE,
+        **extra,
     }
+
+
+@contextmanager
+def replay_server(catalog: Catalog) -> Iterator[str]:
+    """``bench/replay_server.py`` in front of ``catalog``; yields its URL."""
+    process = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("replay_server.py")), catalog.url],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        yield f"http://127.0.0.1:{int(process.stdout.readline())}"
+    finally:
+        process.kill()
+        process.wait()
 
 
 def measured(catalog: Catalog, action: Callable[[], tuple[float, Any]]) -> tuple[float, Any, float]:
@@ -157,7 +196,7 @@ def measured(catalog: Catalog, action: Callable[[], tuple[float, Any]]) -> tuple
 # --- DuckDB ------------------------------------------------------------------------------------------
 
 
-def bench_duckdb(catalog: Catalog, repeats: int) -> dict[str, Any]:
+def bench_duckdb(catalog: Catalog, stand_in: str, repeats: int) -> dict[str, Any]:
     from tests.engines import duckdb_attach_catalog, duckdb_connection, duckdb_s3_secret
 
     def fresh() -> Any:
@@ -166,11 +205,11 @@ def bench_duckdb(catalog: Catalog, repeats: int) -> dict[str, Any]:
             duckdb_s3_secret(con, catalog.s3)
         return con
 
-    def through() -> Any:
+    def through(url: str = catalog.url) -> Any:
         con = fresh()  # extensions and the S3 secret are not the catalog's cost
 
         def run() -> Any:
-            duckdb_attach_catalog(con, catalog.url, WAREHOUSE, credential=catalog.credential)
+            duckdb_attach_catalog(con, url, WAREHOUSE, credential=catalog.credential)
             return con.execute(QUERY.format(table="lake.b.t")).fetchone()
 
         seconds, result = timed(run)
@@ -184,9 +223,10 @@ def bench_duckdb(catalog: Catalog, repeats: int) -> dict[str, Any]:
         con.close()
         return seconds, result
 
-    through(), direct()  # warm the OS caches and the S3 server
+    through(), through(stand_in), direct()  # warm the OS caches and the S3 server; record the stand-in's answers
     a: list[float] = []
     b: list[float] = []
+    floor: list[float] = []
     served: list[float] = []
     expected = None
     for _ in range(repeats):
@@ -196,29 +236,35 @@ def bench_duckdb(catalog: Catalog, repeats: int) -> dict[str, Any]:
         expected = expected or result
         seconds, direct_result = direct()
         b.append(seconds)
-        assert result == expected == direct_result, (result, expected, direct_result)
-    return {"result": list(expected or ()), **compare(a, b, served)}
+        seconds, stand_in_result = through(stand_in)
+        floor.append(seconds)
+        assert result == expected == direct_result == stand_in_result, (result, expected, direct_result)
+    return {"result": list(expected or ()), **compare(a, b, served, floor)}
 
 
 # --- Spark -------------------------------------------------------------------------------------------
 
 
-def bench_spark(catalog: Catalog, repeats: int) -> dict[str, Any]:
+def bench_spark(catalog: Catalog, stand_in: str, repeats: int) -> dict[str, Any]:
     from tests.spark_engine import catalog_conf, new_spark_session, register_catalog
 
     spark = new_spark_session("datlake-engines-bench")
     counter = itertools.count(1)
     try:
 
-        def new_catalog() -> str:
+        def new_catalog(url: str = catalog.url) -> str:
             name = f"bench{next(counter)}"
-            register_catalog(spark, name, catalog_conf(catalog.url, WAREHOUSE, credential=catalog.credential))
+            register_catalog(spark, name, catalog_conf(url, WAREHOUSE, credential=catalog.credential))
             return name
 
         warm = new_catalog()  # table caching is off: every query loads the table from the catalog
+        replayed = new_catalog(stand_in)
 
         def through_warm() -> tuple[float, Any]:
             return timed(lambda: tuple(spark.sql(QUERY.format(table=f"{warm}.b.t")).collect()[0]))
+
+        def through_stand_in() -> tuple[float, Any]:
+            return timed(lambda: tuple(spark.sql(QUERY.format(table=f"{replayed}.b.t")).collect()[0]))
 
         def through_cold() -> tuple[float, Any]:
             name = new_catalog()  # first use of a catalog: config, token, then loadTable
@@ -231,7 +277,7 @@ def bench_spark(catalog: Catalog, repeats: int) -> dict[str, Any]:
 
             return timed(run)
 
-        actions = (through_warm, through_cold, direct)
+        actions = (through_warm, through_cold, direct, through_stand_in)
         for _ in range(2):  # JIT and class loading are nobody's share
             for action in actions:
                 action()
@@ -248,7 +294,7 @@ def bench_spark(catalog: Catalog, repeats: int) -> dict[str, Any]:
         cold = compare(samples["through_cold"], samples["direct"], served["through_cold"])
         return {
             "result": list(results.pop()),
-            **compare(samples["through_warm"], samples["direct"], served["through_warm"]),
+            **compare(samples["through_warm"], samples["direct"], served["through_warm"], samples["through_stand_in"]),
             "first_query_of_a_new_catalog": {
                 k: cold[k] for k in ("through_catalog_ms", "catalog_server_ms_per_run", "catalog_share")
             },
@@ -287,12 +333,16 @@ def main() -> int:
                 write_table(catalog, args.rows, args.files)
             if "duckdb" in only:
                 log("DuckDB on S3")
-                figures["duckdb_s3"] = bench_duckdb(on_s3, args.repeats)
+                figures["duckdb_s3"] = bench_duckdb(on_s3, stack.enter_context(replay_server(on_s3)), args.repeats)
                 log("DuckDB on local files")
-                figures["duckdb_files"] = bench_duckdb(on_files, args.repeats)
+                figures["duckdb_files"] = bench_duckdb(
+                    on_files, stack.enter_context(replay_server(on_files)), args.repeats
+                )
             if "spark" in only:
                 log("Spark on local files")
-                figures["spark_files"] = bench_spark(on_files, args.repeats)
+                figures["spark_files"] = bench_spark(
+                    on_files, stack.enter_context(replay_server(on_files)), args.repeats
+                )
     finally:
         postgres.close()
         shutil.rmtree(workdir, ignore_errors=True)
