@@ -17,6 +17,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,13 +106,19 @@ def docker_available() -> bool:
 
 
 class PostgresServer:
-    """Creates a fresh database per caller on one PostgreSQL server, and drops them at the end."""
+    """Creates a fresh database per caller on one PostgreSQL server, and drops them at the end.
+
+    Each ``DROP DATABASE`` waits for a checkpoint (about 0.1 s here, several hundred times at the
+    end of a test session): the drops run in parallel, so that one checkpoint serves several.
+    """
+
+    DROP_THREADS = 8
 
     def __init__(self, admin_url: str) -> None:
         from sqlalchemy import create_engine
 
         self.admin_url = admin_url
-        self.engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        self.engine = create_engine(admin_url, isolation_level="AUTOCOMMIT", pool_size=self.DROP_THREADS)
         self.created: list[str] = []
         self._template: str | None = None
 
@@ -150,9 +157,15 @@ class PostgresServer:
     def close(self) -> None:
         from sqlalchemy import text
 
-        with self.engine.connect() as conn:
-            for name in self.created:
+        def drop(name: str) -> None:
+            with self.engine.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+        template = [self._template] if self._template else []
+        with ThreadPoolExecutor(max_workers=self.DROP_THREADS) as pool:
+            list(pool.map(drop, [name for name in self.created if name not in template]))
+        for name in template:  # last: the other databases were copied from it
+            drop(name)
         self.engine.dispose()
 
 
