@@ -22,6 +22,7 @@ the catalog server's own time per run over the run); the target is at most 10%.
 catalog's recorded answers from memory at almost no cost, measure what any REST catalog costs
 the engine at the least (its REST client, planning through a catalog, loopback round trips): the
 part of the share by difference that no catalog can remove.
+
 ``python bench/engines_bench.py --help``.
 """
 
@@ -238,7 +239,12 @@ def bench_duckdb(catalog: Catalog, stand_in: str, repeats: int) -> dict[str, Any
         b.append(seconds)
         seconds, stand_in_result = through(stand_in)
         floor.append(seconds)
-        assert result == expected == direct_result == stand_in_result, (result, expected, direct_result)
+        assert result == expected == direct_result == stand_in_result, (
+            expected,
+            result,
+            direct_result,
+            stand_in_result,
+        )
     return {"result": list(expected or ()), **compare(a, b, served, floor)}
 
 

@@ -161,11 +161,8 @@ class PostgresServer:
             with self.engine.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
-        template = [self._template] if self._template else []
         with ThreadPoolExecutor(max_workers=self.DROP_THREADS) as pool:
-            list(pool.map(drop, [name for name in self.created if name not in template]))
-        for name in template:  # last: the other databases were copied from it
-            drop(name)
+            list(pool.map(drop, self.created))
         self.engine.dispose()
 
 

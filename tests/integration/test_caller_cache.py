@@ -103,10 +103,15 @@ def test_nothing_is_kept_while_the_listener_is_down(app: FastAPI, admin: TestCli
             {"name": APPLICATION_NAME},
         ).all()
         assert killed, "no listener connection found"
+        # Wait for the listener to mark itself down (which drops what it kept): get() alone can
+        # answer None earlier, while the dead connection's input is still unread.
         deadline = time.monotonic() + 5
-        while callers.get(("credential", caller.key_id)) is not None:
-            assert time.monotonic() < deadline, "the cache still serves callers with its listener gone"
+        while callers.listening:
+            assert time.monotonic() < deadline, "the listener did not notice that its connection was gone"
             time.sleep(0.01)
+        assert callers.get(("credential", caller.key_id)) is None, (
+            "the cache still serves callers with its listener gone"
+        )
         # a change made while nobody listens (its notification is lost) still applies at once
         conn.execute(text("UPDATE credentials SET revoked_at = now() WHERE id = :id"), {"id": caller.key_id})
     assert admin.get("/v1/config", headers=caller.headers).status_code == 401

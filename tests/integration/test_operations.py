@@ -134,9 +134,8 @@ def test_metrics_report_the_job_backlog_from_the_database(backend_factory: Any) 
         store = JobStore(catalog.engine)
         for index in range(4):
             store.create(new_job(f"backlog-{index}", warehouse.id))
-        with (
-            catalog.engine.begin() as conn
-        ):  # one is running, one finished, the oldest waiting one was queued 100 s ago
+        # One is running, one finished, the oldest waiting one was queued 100 s ago.
+        with catalog.engine.begin() as conn:
             conn.execute(update(jobs).where(jobs.c.id == "backlog-0").values(status=RUNNING, heartbeat_at=now()))
             conn.execute(update(jobs).where(jobs.c.id == "backlog-1").values(status=COMPLETED))
             conn.execute(update(jobs).where(jobs.c.id == "backlog-2").values(created_at=now() - timedelta(seconds=100)))

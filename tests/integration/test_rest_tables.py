@@ -381,6 +381,18 @@ def _after_first_call(target: object, names: tuple[str, ...], action: Callable[[
         setattr(target, name, wrapper)
 
 
+def _rename_after_first_read(replicas: tuple[TestClient, TestClient], kind: str, source: str, destination: str) -> None:
+    """Make the second replica's next row read be followed by the first replica renaming
+    ``db.<source>`` to ``db.<destination>`` (``kind``: ``tables`` or ``views``)."""
+    one, other = replicas
+    body = {"source": {"namespace": ["db"], "name": source}, "destination": {"namespace": ["db"], "name": destination}}
+    _after_first_call(
+        other.app.state.services.store,  # type: ignore[attr-defined]
+        ("get_entity",),
+        lambda: one.post(f"{prefix(one)}/{kind}/rename", json=body).raise_for_status(),
+    )
+
+
 @pytest.fixture
 def replicas(backend: Backend) -> Iterator[tuple[TestClient, TestClient]]:
     """Two catalog replicas on the same database and warehouse, each with its own caches."""
@@ -424,12 +436,7 @@ def test_a_drop_racing_a_rename_or_a_commit_drops_only_what_it_names(
     services = other.app.state.services  # type: ignore[attr-defined]
 
     renamed = create_table(one, "db", "t")
-    rename = {"source": {"namespace": ["db"], "name": "t"}, "destination": {"namespace": ["db"], "name": "u"}}
-    _after_first_call(
-        services.store,
-        ("get_entity",),
-        lambda: one.post(f"{prefix(one)}/tables/rename", json=rename).raise_for_status(),
-    )
+    _rename_after_first_read(replicas, "tables", "t", "u")
     assert_error(other.delete(table_url(other, "db", "t"), params={"purgeRequested": "true"}), 404)
     assert load_table(one, "db", "u")["metadata-location"] == renamed["metadata-location"]
     assert file_exists(backend, renamed["metadata-location"])
@@ -455,15 +462,9 @@ def test_a_commit_racing_a_rename_does_not_change_the_renamed_table(
     retry finds no ``db.t``: 404, ``db.u`` unchanged, the commit's metadata file removed. The same for
     a view. (The swap used to match the row by id only, so the commit landed on ``db.u``.)"""
     one, other = replicas
-    services = other.app.state.services  # type: ignore[attr-defined]
 
     created = create_table(one, "db", "t")
-    rename = {"source": {"namespace": ["db"], "name": "t"}, "destination": {"namespace": ["db"], "name": "u"}}
-    _after_first_call(
-        services.store,
-        ("get_entity",),
-        lambda: one.post(f"{prefix(one)}/tables/rename", json=rename).raise_for_status(),
-    )
+    _rename_after_first_read(replicas, "tables", "t", "u")
     assert_error(commit(other, "db", "t", [set_props(late="commit")]), 404, "NoSuchTableException")
     renamed = load_table(one, "db", "u")
     assert renamed["metadata-location"] == created["metadata-location"]
@@ -491,12 +492,7 @@ def test_a_commit_racing_a_rename_does_not_change_the_renamed_table(
     response = one.post(f"{prefix(one)}/namespaces/db/views", json=view)
     assert response.status_code == 200, response.text
     view_location = response.json()["metadata-location"]
-    rename_view = {"source": {"namespace": ["db"], "name": "v"}, "destination": {"namespace": ["db"], "name": "w"}}
-    _after_first_call(
-        services.store,
-        ("get_entity",),
-        lambda: one.post(f"{prefix(one)}/views/rename", json=rename_view).raise_for_status(),
-    )
+    _rename_after_first_read(replicas, "views", "v", "w")
     replaced = other.post(
         f"{prefix(other)}/namespaces/db/views/v",
         json={"requirements": [], "updates": [{"action": "set-properties", "updates": {"late": "replace"}}]},
