@@ -21,6 +21,7 @@ from sqlalchemy import Engine, create_engine
 
 from catalog.app import create_app
 from catalog.config import Settings
+from tests.detached_support import forget_queues
 from tests.services import PG_ADMIN_URL, PostgresServer, S3Server, free_port, s3_server, unavailable
 
 ALL_BACKENDS = ["sqlite-file", "sqlite-s3", "postgres-file", "postgres-s3"]
@@ -70,6 +71,12 @@ def authorized_client(app: FastAPI, **kwargs: object) -> TestClient:
     client = TestClient(app, headers=admin_credentials(app).headers, **kwargs)  # type: ignore[arg-type]
     client.prefix = f"/v1/{app.state.services.settings.warehouse_name}"  # type: ignore[attr-defined]
     return client
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _forget_job_queues() -> Iterator[None]:
+    yield
+    forget_queues()
 
 
 @pytest.fixture(scope="session")

@@ -226,8 +226,33 @@ def workers(tmp_path: Path) -> Iterator[Workers]:
     pool.stop_all()
 
 
-def queue_name() -> str:
-    return f"datlake-test-{uuid.uuid4().hex[:10]}"
+_USED_QUEUES: set[str] = set()
+
+
+def queue_name(stem: str = "datlake-test") -> str:
+    """A job queue of the test's own, remembered so that :func:`forget_queues` can remove it."""
+    name = f"{stem}-{uuid.uuid4().hex[:10]}"
+    _USED_QUEUES.add(name)
+    return name
+
+
+def forget_queues() -> None:
+    """Remove what RQ keeps in Redis for the queues this process used: its registries (finished,
+    wip, workers, ...) have no expiry, and Redis is the machine's, shared by every test run."""
+    if not _USED_QUEUES:
+        return
+    import redis
+
+    connection = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
+    try:
+        for name in sorted(_USED_QUEUES):
+            keys = list(connection.scan_iter(match=f"rq:*:{name}", count=1000))
+            if keys:
+                connection.delete(*keys)
+            connection.srem("rq:queues", f"rq:queue:{name}")
+        _USED_QUEUES.clear()
+    finally:
+        connection.close()
 
 
 def data_files_of(table: Any) -> Sequence[str]:

@@ -22,6 +22,7 @@ from catalog.app import create_app
 from catalog.config import Settings
 from datlake_sdk import DatalakeClient
 from tests.conftest import AdminCredentials, Backend, LiveServer, admin_credentials
+from tests.detached_support import queue_name
 from tests.services import REDIS_URL, S3Server, unavailable
 
 Row = tuple[int, str, float]
@@ -184,7 +185,7 @@ def app(backend: Backend, redis_url: str) -> FastAPI:
     backend.settings = backend.settings.model_copy(
         update={
             "redis_url": redis_url,
-            "job_queue": f"sdk-test-{uuid.uuid4().hex[:8]}",
+            "job_queue": queue_name("sdk-test"),
             "register_allowed_locations": f"s3://{UPLOAD_BUCKET}/",
         }
     )
