@@ -266,15 +266,17 @@ def bench_spark(catalog: Catalog, stand_in: str, repeats: int) -> dict[str, Any]
         warm = new_catalog()  # table caching is off: every query loads the table from the catalog
         replayed = new_catalog(stand_in)
 
+        def query(catalog_name: str) -> tuple[float, Any]:
+            return timed(lambda: tuple(spark.sql(QUERY.format(table=f"{catalog_name}.b.t")).collect()[0]))
+
         def through_warm() -> tuple[float, Any]:
-            return timed(lambda: tuple(spark.sql(QUERY.format(table=f"{warm}.b.t")).collect()[0]))
+            return query(warm)
 
         def through_stand_in() -> tuple[float, Any]:
-            return timed(lambda: tuple(spark.sql(QUERY.format(table=f"{replayed}.b.t")).collect()[0]))
+            return query(replayed)
 
         def through_cold() -> tuple[float, Any]:
-            name = new_catalog()  # first use of a catalog: config, token, then loadTable
-            return timed(lambda: tuple(spark.sql(QUERY.format(table=f"{name}.b.t")).collect()[0]))
+            return query(new_catalog())  # first use of a catalog: config, token, then loadTable
 
         def direct() -> tuple[float, Any]:
             def run() -> Any:

@@ -245,7 +245,7 @@ def forget_queues() -> None:
 
     connection = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
     try:
-        for name in sorted(_USED_QUEUES):
+        for name in _USED_QUEUES:
             keys = list(connection.scan_iter(match=f"rq:*:{name}", count=1000))
             if keys:
                 connection.delete(*keys)
