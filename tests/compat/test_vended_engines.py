@@ -158,7 +158,9 @@ def test_presigned_urls_expire(vending: Vending) -> None:
     url = f"{vending.server.url}/api/v1/tables/d.t/snapshots/latest"
     # 3 s, not 1: the signing time is rounded down to the second, so a 1 s URL may already be
     # stale when a busy machine fetches it.
-    body = httpx.get(url, params={"access": "presigned", "expires_in": 3}, headers=vending.reader.headers).json()
+    body = httpx.get(
+        url, params={"access": "presigned", "expires_in": 3}, headers=vending.reader.headers, timeout=30
+    ).json()
     [presigned] = body["presigned_urls"]
     assert httpx.get(presigned, timeout=10).status_code == 200
     time.sleep(4.5)
