@@ -31,7 +31,12 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the catalog database, e.g. postgresql+psycopg://user@127.0.0.1:5432/db. "
         "Unset: SQLite at <home>/catalog.db.",
     )
-    database_pool_size: int = Field(default=10, ge=1, description="Connections kept per process (PostgreSQL).")
+    database_pool_size: int = Field(
+        default=10,
+        ge=1,
+        description="Connections kept per process in each of its two pools (PostgreSQL): one for transactions, "
+        "one in autocommit for single statements.",
+    )
     database_read_pool_size: int = Field(
         default=4,
         ge=1,
