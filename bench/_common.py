@@ -195,6 +195,15 @@ class Http:
 # --- figures ---------------------------------------------------------------------------------------
 
 
+def emit_report(report: dict[str, Any], output: Path | None) -> None:
+    """Print the JSON report to stdout and, with ``--output FILE``, write it there too."""
+    text = json.dumps(report, indent=2)
+    print(text)
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text + "\n")
+
+
 def percentile(values: list[float], pct: float) -> float:
     """Nearest-rank percentile (``pct`` in 0-100); NaN for no values."""
     ordered = sorted(values)

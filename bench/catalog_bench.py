@@ -44,6 +44,7 @@ from bench._common import (  # noqa: E402
     bootstrap_admin,
     datlake_command,
     datlake_serve,
+    emit_report,
     lookup,
     oauth_token,
     percentile,
@@ -780,11 +781,7 @@ def main(argv: list[str] | None = None) -> int:
     report["machine"]["loadavg_end"] = list(os.getloadavg())
     report["targets"] = evaluate(results)
     report["all_targets_pass"] = all(v["pass"] for v in report["targets"])
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text + "\n")
+    emit_report(report, args.output)
     return 0
 
 

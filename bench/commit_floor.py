@@ -25,7 +25,6 @@ Run ``python bench/commit_floor.py --help``; see bench/README.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -43,7 +42,7 @@ if str(REPO) not in sys.path:
 
 from fastapi import FastAPI, Request, Response  # noqa: E402  (module level: the routes' annotations resolve here)
 
-from bench._common import Http, percentile, wait_until  # noqa: E402
+from bench._common import Http, emit_report, percentile, wait_until  # noqa: E402
 from tests.services import PG_ADMIN_URL, PostgresServer, S3Server, free_port, seaweedfs  # noqa: E402
 
 COMMIT_BODY = {
@@ -253,11 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     results["ceiling_commits_per_s"] = round(1000 / below_route, 1)
     report["results"] = results
     report["machine"]["loadavg_end"] = list(os.getloadavg())
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text + "\n")
+    emit_report(report, args.output)
     return 0
 
 
