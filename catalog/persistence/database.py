@@ -92,16 +92,17 @@ def read_engine(engine: Engine) -> Engine:
     A statement in a transaction costs two extra round trips (BEGIN, and the ROLLBACK or COMMIT),
     and at PostgreSQL's READ COMMITTED each statement takes its own snapshot anyway, so a read
     sees exactly the same data and a single write is just as atomic. The companion has a pool of
-    its own, as large as the engine's, rather than switching ``engine``'s connections to autocommit and back on
-    every checkout: that switch cost about 0.13 ms of CPU per statement, 40% of a row read, and
-    a commit makes three such statements. It is made once per engine and disposed with it.
+    its own, as large as the engine's, rather than switching ``engine``'s connections to
+    autocommit and back on every checkout: that switch cost about 0.13 ms of CPU per statement,
+    40% of a row read, and a commit makes three such statements. It is made once per engine and
+    disposed with it.
     """
     if engine.dialect.name != "postgresql":
         return engine
     with _companions_lock:
         companion = _autocommit_companions.get(engine)
         if companion is None:
-            size = engine.pool.size() if isinstance(engine.pool, QueuePool) else 5
+            size = engine.pool.size() if isinstance(engine.pool, QueuePool) else 5  # make_engine's is a QueuePool
             companion = create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_size=size, max_overflow=size)
             _ping_idle_connections(companion)
             event.listen(engine, "engine_disposed", lambda _engine: companion.dispose())
