@@ -10,13 +10,14 @@ import http.client
 import json
 import math
 import os
+import platform
 import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,17 +45,12 @@ def log_tail(path: Path) -> str:
 
 
 @contextmanager
-def datlake(subcommand: str, env: dict[str, str], log_path: Path, cwd: Path | None = None) -> Iterator[Popen]:
-    """``datlake <subcommand>`` in its own session, output to ``log_path``; on exit SIGTERM (as an
-    orchestrator stops it), then SIGKILL to its whole process group after 30 s."""
+def background(command: list[str], env: dict[str, str], log_path: Path, cwd: Path | None = None) -> Iterator[Popen]:
+    """``command`` in its own session, output to ``log_path``; on exit SIGTERM (as an orchestrator
+    stops it), then SIGKILL to its whole process group after 30 s."""
     with open(log_path, "wb") as out:
         process = subprocess.Popen(
-            [*datlake_command(env), subcommand],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=cwd,
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd
         )
     try:
         yield process
@@ -66,6 +62,13 @@ def datlake(subcommand: str, env: dict[str, str], log_path: Path, cwd: Path | No
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+def datlake(
+    subcommand: str, env: dict[str, str], log_path: Path, cwd: Path | None = None
+) -> AbstractContextManager[Popen]:
+    """``datlake <subcommand>`` in the background (see :func:`background`)."""
+    return background([*datlake_command(env), subcommand], env, log_path, cwd)
 
 
 def wait_until(ready: Callable[[], bool], what: str, process: Popen, log_path: Path, timeout: float = 90) -> None:
@@ -84,21 +87,22 @@ def wait_until(ready: Callable[[], bool], what: str, process: Popen, log_path: P
         time.sleep(0.1)
 
 
+def answers_healthz(port: int) -> bool:
+    """Whether the server on a loopback ``port`` answers ``GET /healthz`` with 200."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        conn.request("GET", "/healthz")
+        return conn.getresponse().status == 200
+    finally:
+        conn.close()
+
+
 @contextmanager
 def datlake_serve(env: dict[str, str], log_path: Path, cwd: Path | None = None) -> Iterator[Popen]:
     """``datlake serve`` on ``DATLAKE_PORT``, once ``/healthz`` answers 200."""
     port = int(env["DATLAKE_PORT"])
-
-    def healthy() -> bool:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        try:
-            conn.request("GET", "/healthz")
-            return conn.getresponse().status == 200
-        finally:
-            conn.close()
-
     with datlake("serve", env, log_path, cwd) as process:
-        wait_until(healthy, "datlake serve", process, log_path)
+        wait_until(lambda: answers_healthz(port), "datlake serve", process, log_path)
         yield process
 
 
@@ -193,6 +197,42 @@ class Http:
 
 
 # --- figures ---------------------------------------------------------------------------------------
+
+
+def machine_info() -> dict[str, Any]:
+    """The machine a report was taken on (CPU model, cores, Python, load at the start)."""
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "loadavg_start": list(os.getloadavg()),
+    }
+
+
+def summarize(latencies: list[float], wall: float, errors: int = 0) -> dict[str, Any]:
+    """Latencies in seconds -> count, rate and percentiles in ms."""
+    values = sorted(latencies)
+    return {
+        "count": len(values),
+        "errors": errors,
+        "seconds": round(wall, 3),
+        "rps": round(len(values) / wall, 1) if wall > 0 else None,
+        "p50_ms": round(percentile(values, 50) * 1000, 2),
+        "p90_ms": round(percentile(values, 90) * 1000, 2),
+        "p99_ms": round(percentile(values, 99) * 1000, 2),
+        "max_ms": round(values[-1] * 1000, 2) if values else None,
+        "mean_ms": round(sum(values) / len(values) * 1000, 2) if values else None,
+    }
 
 
 def emit_report(report: dict[str, Any], output: Path | None) -> None:

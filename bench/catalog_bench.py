@@ -19,7 +19,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -46,8 +45,10 @@ from bench._common import (  # noqa: E402
     datlake_serve,
     emit_report,
     lookup,
+    machine_info,
     oauth_token,
     percentile,
+    summarize,
 )
 from tests.services import PG_ADMIN_URL, PostgresServer, S3Server, free_port, seaweedfs  # noqa: E402
 
@@ -113,22 +114,6 @@ def log(message: str) -> None:
 
 
 # --- statistics --------------------------------------------------------------------------------
-
-
-def summarize(latencies: list[float], wall: float, errors: int = 0) -> dict[str, Any]:
-    """Latencies in seconds -> count, rate and percentiles in ms."""
-    values = sorted(latencies)
-    return {
-        "count": len(values),
-        "errors": errors,
-        "seconds": round(wall, 3),
-        "rps": round(len(values) / wall, 1) if wall > 0 else None,
-        "p50_ms": round(percentile(values, 50) * 1000, 2),
-        "p90_ms": round(percentile(values, 90) * 1000, 2),
-        "p99_ms": round(percentile(values, 99) * 1000, 2),
-        "max_ms": round(values[-1] * 1000, 2) if values else None,
-        "mean_ms": round(sum(values) / len(values) * 1000, 2) if values else None,
-    }
 
 
 def combine_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -614,25 +599,6 @@ def bench_list(server: Server, counts: Counts, profile_dir: Path | None) -> dict
 
 
 # --- report -------------------------------------------------------------------------------------
-
-
-def machine_info() -> dict[str, Any]:
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "nproc": os.cpu_count(),
-        "cpu_model": model,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "loadavg_start": list(os.getloadavg()),
-    }
 
 
 def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:

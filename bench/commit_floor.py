@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +41,15 @@ if str(REPO) not in sys.path:
 
 from fastapi import FastAPI, Request, Response  # noqa: E402  (module level: the routes' annotations resolve here)
 
-from bench._common import Http, emit_report, percentile, wait_until  # noqa: E402
+from bench._common import (  # noqa: E402
+    Http,
+    answers_healthz,
+    background,
+    emit_report,
+    machine_info,
+    summarize,
+    wait_until,
+)
 from tests.services import PG_ADMIN_URL, PostgresServer, S3Server, free_port, seaweedfs  # noqa: E402
 
 COMMIT_BODY = {
@@ -68,14 +75,7 @@ def measure(operation: Callable[[int], Any], count: int, repeat: int) -> dict[st
             operation(i)
             latencies.append(time.perf_counter() - t0)
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
-        runs.append(
-            {
-                "p50_ms": round(percentile(latencies, 50) * 1000, 3),
-                "p99_ms": round(percentile(latencies, 99) * 1000, 3),
-                "mean_ms": round(wall / count * 1000, 3),
-                "this_process_cpu_ms": round(cpu / count * 1000, 3),
-            }
-        )
+        runs.append({**summarize(latencies, wall), "this_process_cpu_ms": round(cpu / count * 1000, 3)})
     median = sorted(runs, key=lambda run: run["p50_ms"])[len(runs) // 2]
     return {**median, "runs_p50_ms": [run["p50_ms"] for run in runs]}
 
@@ -109,20 +109,9 @@ def serve_empty_app(port: int) -> None:
 def http_route(count: int, repeat: int, workdir: Path) -> dict[str, Any]:
     port = free_port()
     log_path = workdir / "empty-app.log"
-    with open(log_path, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, __file__, "--serve-empty", str(port)], stdout=out, stderr=subprocess.STDOUT
-        )
-    try:
-
-        def healthy() -> bool:
-            probe = Http(port)
-            try:
-                return probe.request("GET", "/healthz")[0] == 200
-            finally:
-                probe.close()
-
-        wait_until(healthy, "the empty FastAPI app", process, log_path)
+    command = [sys.executable, __file__, "--serve-empty", str(port)]
+    with background(command, dict(os.environ), log_path) as process:
+        wait_until(lambda: answers_healthz(port), "the empty FastAPI app", process, log_path)
         client = Http(port)
         result = {}
         for kind in ("async", "sync"):
@@ -137,9 +126,6 @@ def http_route(count: int, repeat: int, workdir: Path) -> dict[str, Any]:
             log(f"empty FastAPI route ({kind}): p50 {result[kind]['p50_ms']} ms")
         client.close()
         return result
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 # --- the catalog's pieces, in this process -------------------------------------------------------
@@ -157,15 +143,8 @@ def catalog_pieces(database_url: str, s3: S3Server, count: int, repeat: int) -> 
     from catalog.service.tables import TableService
     from catalog.storage.fileio import Storage
 
-    settings = Settings(
-        database_url=database_url,
-        warehouse=f"s3://{s3.bucket}/floor-{uuid.uuid4().hex[:8]}",
-        s3_endpoint=s3.endpoint,
-        s3_access_key_id=s3.access_key,
-        s3_secret_access_key=s3.secret_key,
-        s3_region=s3.region,
-        s3_path_style_access=True,
-    )
+    warehouse_location = f"s3://{s3.bucket}/floor-{uuid.uuid4().hex[:8]}"
+    settings = Settings(database_url=database_url, warehouse=warehouse_location, **s3.settings_fields())
     engine = make_engine(settings.resolved_database_url)
     store = CatalogStore(engine)
     warehouse = store.ensure_warehouse(settings.warehouse_name, settings.resolved_warehouse)
@@ -230,8 +209,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve_empty:
         serve_empty_app(args.serve_empty)
         return 0
-
-    from bench.catalog_bench import machine_info
 
     report: dict[str, Any] = {
         "benchmark": "datlake-commit-floor",

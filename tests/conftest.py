@@ -132,12 +132,7 @@ def make_settings(
     if storage == "s3":
         s3 = request.getfixturevalue("s3")
         warehouse = f"s3://{s3.bucket}/{uuid.uuid4().hex[:10]}"
-        s3_settings: dict[str, object] = {
-            "s3_endpoint": s3.endpoint,
-            "s3_access_key_id": s3.access_key,
-            "s3_secret_access_key": s3.secret_key,
-            "s3_region": s3.region,
-        }
+        s3_settings: dict[str, object] = s3.settings_fields()
     else:
         warehouse = (tmp_path / "warehouse").as_uri()
         s3_settings = {}

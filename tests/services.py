@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -200,13 +201,21 @@ class S3Server:
             "s3.force-virtual-addressing": "false",
         }
 
-    def settings_env(self) -> dict[str, str]:
+    def settings_fields(self) -> dict[str, Any]:
+        """The catalog's settings that point it at this server, as keyword arguments of ``Settings``."""
         return {
-            "DATLAKE_S3_ENDPOINT": self.endpoint,
-            "DATLAKE_S3_ACCESS_KEY_ID": self.access_key,
-            "DATLAKE_S3_SECRET_ACCESS_KEY": self.secret_key,
-            "DATLAKE_S3_REGION": self.region,
-            "DATLAKE_S3_PATH_STYLE_ACCESS": "true",
+            "s3_endpoint": self.endpoint,
+            "s3_access_key_id": self.access_key,
+            "s3_secret_access_key": self.secret_key,
+            "s3_region": self.region,
+            "s3_path_style_access": True,
+        }
+
+    def settings_env(self) -> dict[str, str]:
+        """The same settings as ``DATLAKE_*`` environment variables (a ``datlake`` subprocess)."""
+        return {
+            f"DATLAKE_{name.upper()}": str(value).lower() if isinstance(value, bool) else str(value)
+            for name, value in self.settings_fields().items()
         }
 
 

@@ -82,11 +82,8 @@ def env(s3: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]
         home=root / "home",
         database_url=f"sqlite:///{root / 'catalog.db'}",
         warehouse=f"s3://{s3.bucket}/matrix-{uuid.uuid4().hex[:8]}",
-        s3_endpoint=s3.endpoint,
-        s3_access_key_id=s3.access_key,
-        s3_secret_access_key=s3.secret_key,
-        s3_region=s3.region,
         auth_jwt_secret=TEST_JWT_SECRET,
+        **s3.settings_fields(),
     )
     app = create_app(settings)
     with TestClient(app, headers=admin_credentials(app).headers) as admin, TestClient(app) as anon:

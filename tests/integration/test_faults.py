@@ -184,12 +184,8 @@ def test_object_store_down_during_commit_is_503_and_pointer_stays(
     backend_factory: Callable[..., Backend], dedicated_s3: Callable[[], None]
 ) -> None:
     s3 = dedicated_s3.server  # type: ignore[attr-defined]
-    backend = backend_factory(
-        "postgres-s3",
-        s3_endpoint=s3.endpoint,
-        s3_access_key_id=s3.access_key,  # the shared test server may use other keys (CI sets its own)
-        s3_secret_access_key=s3.secret_key,
-    )
+    # Its own endpoint and keys: the shared test server may use other keys (CI sets its own).
+    backend = backend_factory("postgres-s3", **s3.settings_fields())
     assert backend.warehouse.startswith("s3://")
     app = create_app(backend.settings)
     with client_for(app) as client:

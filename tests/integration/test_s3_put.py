@@ -20,10 +20,7 @@ def _settings(tmp_path: Path, s3: S3Server, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "home": tmp_path,
         "warehouse": f"s3://{s3.bucket}/put",
-        "s3_endpoint": s3.endpoint,
-        "s3_access_key_id": s3.access_key,
-        "s3_secret_access_key": s3.secret_key,
-        "s3_region": s3.region,
+        **s3.settings_fields(),
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]
