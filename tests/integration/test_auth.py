@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import os
 import stat
 import subprocess
@@ -13,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -251,10 +253,11 @@ def test_disabled_principal_fails_on_the_next_request(client: TestClient, anon: 
 @SQLITE
 def test_expired_api_key_fails(client: TestClient, anon: TestClient) -> None:
     caller = make_caller(client, [("SELECT", "catalog", "")])
-    short = ok(client.post(f"{ADMIN_API}/principals/{caller.name}/api-keys", json={"expires_in_seconds": 1}), 201)
+    short = ok(client.post(f"{ADMIN_API}/principals/{caller.name}/api-keys", json={"expires_in_seconds": 2}), 201)
     assert short["expires_at"] is not None
     assert anon.get("/v1/config", headers=bearer(short["api_key"])).status_code == 200
-    time.sleep(1.2)
+    expires_at = datetime.fromisoformat(short["expires_at"]).timestamp()
+    time.sleep(max(0.0, expires_at - time.time()) + 0.2)
     _assert_401(anon.get("/v1/config", headers=bearer(short["api_key"])))
     assert anon.get("/v1/config", headers=caller.headers).status_code == 200
 
@@ -305,13 +308,14 @@ def test_expired_and_tampered_tokens_are_401(app: FastAPI, client: TestClient, a
 @SQLITE
 def test_a_remembered_token_still_expires(app: FastAPI, client: TestClient, anon: TestClient) -> None:
     """A verified token is remembered by its text (no second signature check), but its expiry is
-    checked on every use: valid now within the 10 s leeway, expired a second later."""
+    checked on every use: valid now within the 10 s leeway, expired a second or two later."""
     caller = make_caller(client, [("SELECT", "catalog", "")])
-    now = int(time.time())
+    # Rounded up, so the token stays valid for 1-2 s from here whatever the fraction of the second.
+    now = math.ceil(time.time())
     token = forge(app, caller.name, principal_id(app, caller.name), caller.client_id, iat=now - 100, exp=now - 9)
     assert anon.get("/v1/config", headers=bearer(token)).status_code == 200
     assert anon.get("/v1/config", headers=bearer(token)).status_code == 200  # the remembered one
-    time.sleep(1.5)
+    time.sleep(max(0.0, now + 1 - time.time()) + 0.2)  # past exp + leeway
     response = anon.get("/v1/config", headers=bearer(token))
     _assert_401(response)
     assert "expired" in response.json()["error"]["message"]
