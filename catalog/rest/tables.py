@@ -250,6 +250,20 @@ def drop_table(
 
 
 @router.post(
+    "/namespaces/{namespace}/tables/{table}/unregister",
+    summary="Unregister a table, keeping its data and metadata files",
+    operation_id="unregisterTable",
+)
+def unregister_table(
+    principal: CurrentPrincipal, services: ServicesDep, warehouse: WarehouseDep, namespace: str, table: str
+) -> Response:
+    levels = parse_namespace_path(namespace)
+    services.authorizer.require(principal, Action.DROP_TABLE, Securable.table(warehouse.id, levels, table))
+    unregistered = services.tables.unregister(warehouse, levels, table)
+    return metadata_result(unregistered.metadata_location, unregistered.entry.json_bytes)
+
+
+@router.post(
     "/tables/rename",
     status_code=204,
     summary="Rename a table, also across namespaces",

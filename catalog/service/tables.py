@@ -246,6 +246,20 @@ class TableService:
                 return
         raise errors.CommitFailed(f"{qualified(namespace, name)} kept changing while it was dropped; retry")
 
+    def unregister(self, warehouse: Warehouse, namespace: Namespace, name: str) -> LoadedTable:
+        """Forget the table but keep every file, and return its last metadata (the opposite of
+        registerTable). Like :meth:`drop`, the row is deleted only as it was read, so the metadata
+        returned includes every commit made before the unregister; a commit after it finds no table.
+        """
+        for _ in range(DROP_ATTEMPTS):
+            current = read_current(self.store, self.storage, warehouse.id, self.get(warehouse, namespace, name))
+            if current is None:
+                raise _no_such_table(namespace, name)
+            entity, entry = current
+            if self.store.delete_entity(warehouse.id, entity):
+                return LoadedTable(entity, entity.metadata_location, entry)
+        raise errors.CommitFailed(f"{qualified(namespace, name)} kept changing while it was unregistered; retry")
+
     def _purge_files(self, metadata_location: str, metadata: TableMetadata, warehouse: Warehouse) -> None:
         """Delete every file the table's metadata references (PyIceberg's purge helpers), inside the warehouse."""
         io = _InsideOnly(self.storage.io_for(metadata_location), warehouse.location)

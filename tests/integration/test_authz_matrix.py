@@ -356,6 +356,15 @@ def routes(env: Env) -> list[Route]:
         ),
         Route(
             "POST",
+            "/v1/{prefix}/namespaces/{namespace}/tables/{table}/unregister",
+            200,
+            table_ctx,
+            url(f"{table_item}/unregister"),
+            on_table("DROP"),
+            on_parent("DROP"),
+        ),
+        Route(
+            "POST",
             "/v1/{prefix}/tables/rename",
             204,
             table_ctx,

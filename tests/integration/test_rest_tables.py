@@ -353,6 +353,37 @@ def test_drop_keeps_files_without_purge(client: TestClient, backend: Backend) ->
     assert create_table(client, "db", "t")["metadata"]["table-uuid"] != body["metadata"]["table-uuid"]
 
 
+def test_unregister_keeps_every_file_and_returns_the_last_metadata(client: TestClient, backend: Backend) -> None:
+    """unregisterTable: the table leaves the catalog, its files stay, and the answer names its last
+    metadata, so registerTable (here or in another catalog) brings it back as it was."""
+    create_namespace(client, "db")
+    created = create_table(client, "db", "t")
+    committed = commit(client, "db", "t", [set_props(stage="two")]).json()
+    url = table_url(client, "db", "t")
+
+    response = client.post(f"{url}/unregister")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["metadata-location"] == committed["metadata-location"]
+    assert body["metadata"]["properties"]["stage"] == "two"
+    assert body["metadata"]["table-uuid"] == created["metadata"]["table-uuid"]
+    assert client.head(url).status_code == 404
+    assert client.get(f"{prefix(client)}/namespaces/db/tables").json()["identifiers"] == []
+    assert file_exists(backend, created["metadata-location"])
+    assert file_exists(backend, committed["metadata-location"])
+
+    # a commit after the unregister fails, and so does a second unregister
+    assert_error(commit(client, "db", "t", [set_props(late="commit")]), 404, "NoSuchTableException")
+    assert_error(client.post(f"{url}/unregister"), 404, "NoSuchTableException")
+    assert_error(client.post(f"{table_url(client, 'nope', 't')}/unregister"), 404, "NoSuchTableException")
+
+    registered = client.post(
+        f"{prefix(client)}/namespaces/db/register", json={"name": "t", "metadata-location": body["metadata-location"]}
+    )
+    assert registered.status_code == 200, registered.text
+    assert load_table(client, "db", "t")["metadata"]["table-uuid"] == created["metadata"]["table-uuid"]
+
+
 def _after_first_call(target: object, names: tuple[str, ...], action: Callable[[], None]) -> None:
     """Make the first call of any of ``target``'s methods ``names`` return what it read, then run
     ``action`` (another replica's request): a race between a read and what follows it, made certain."""
@@ -452,6 +483,28 @@ def test_a_drop_racing_a_rename_or_a_commit_drops_only_what_it_names(
     assert dropped.status_code == 204, dropped.text
     assert_error(one.get(table_url(one, "db", "c")), 404, "NoSuchTableException")
     assert list_files(backend, location) == set()
+
+
+def test_an_unregister_racing_a_commit_returns_the_metadata_with_that_commit(
+    replicas: tuple[TestClient, TestClient],
+) -> None:
+    """The unregister reads the row, then another replica commits: the answer still names the
+    table's last metadata (the spec: it includes every commit made before the unregister)."""
+    one, other = replicas
+    create_table(one, "db", "t")
+    late: list[str] = []
+
+    def commit_from_the_other_replica() -> None:
+        response = commit(one, "db", "t", [set_props(late="commit")])
+        assert response.status_code == 200, response.text
+        late.append(response.json()["metadata-location"])
+
+    _after_first_call(other.app.state.services.store, ("get_entity",), commit_from_the_other_replica)  # type: ignore[attr-defined]
+    response = other.post(f"{table_url(other, 'db', 't')}/unregister")
+    assert response.status_code == 200, response.text
+    assert late and response.json()["metadata-location"] == late[0]
+    assert response.json()["metadata"]["properties"]["late"] == "commit"
+    assert_error(one.get(table_url(one, "db", "t")), 404, "NoSuchTableException")
 
 
 def test_a_commit_racing_a_rename_does_not_change_the_renamed_table(

@@ -52,6 +52,7 @@ UPSTREAM: dict[tuple[str, str], tuple[str, str | None]] = {
     ("HEAD", "/v1/{prefix}/namespaces/{namespace}/tables/{table}"): ("tableExists", None),
     ("POST", "/v1/{prefix}/namespaces/{namespace}/tables/{table}"): ("updateTable", "CommitTableRequest"),
     ("DELETE", "/v1/{prefix}/namespaces/{namespace}/tables/{table}"): ("dropTable", None),
+    ("POST", "/v1/{prefix}/namespaces/{namespace}/tables/{table}/unregister"): ("unregisterTable", None),
     ("POST", "/v1/{prefix}/tables/rename"): ("renameTable", "RenameTableRequest"),
     ("POST", "/v1/{prefix}/namespaces/{namespace}/tables/{table}/metrics"): (
         "reportMetrics",
