@@ -24,6 +24,7 @@ from pyiceberg.table.locations import load_location_provider
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.update import (
     AssertCreate,
+    RemovePropertiesUpdate,
     TableRequirement,
     TableUpdate,
     _apply_table_update,
@@ -152,6 +153,8 @@ class CommitService:
         if not change.updates:
             return _Staged(change, entity.id, entity.namespace_id, entity.metadata_location, None, base.metadata, base)
         new_metadata = _apply(base.metadata, change.updates, entity.metadata_location, enforce=False)
+        if new_metadata is base.metadata:  # every update was a no-op (set-properties {}, the current schema, ...)
+            return _Staged(change, entity.id, entity.namespace_id, entity.metadata_location, None, base.metadata, base)
         check_inside_warehouse(new_metadata.location, warehouse)
         version = MetastoreCatalog._parse_metadata_version(entity.metadata_location) + 1
         new_location = check_inside_warehouse(_metadata_file_location(new_metadata, version), warehouse)
@@ -216,6 +219,9 @@ def apply_updates(base: TableMetadata, updates: Sequence[TableUpdate], base_loca
     context = _TableMetadataUpdateContext()
     new = base
     for update in updates:
+        if isinstance(update, RemovePropertiesUpdate):
+            # Java's catalogs ignore keys that are not set; PyIceberg's handler raises a KeyError.
+            update = RemovePropertiesUpdate(removals=[key for key in update.removals if key in new.properties])
         new = _apply_table_update(update, new, context)
     if context.has_changes():
         new = _update_table_metadata_log(new, base_location, base.last_updated_ms)

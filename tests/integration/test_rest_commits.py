@@ -185,6 +185,33 @@ def test_commit_without_updates_writes_nothing(client: TestClient, backend: Back
     assert response.json()["metadata-location"] == table["metadata-location"]
     assert list_files(backend, table["metadata"]["location"]) == files_before
 
+    # Updates that change nothing write nothing either (a new file would be a copy of the current
+    # one missing from its own metadata-log): Java's catalogs skip such commits too.
+    no_ops = [
+        {"action": "set-properties", "updates": {}},
+        {"action": "remove-properties", "removals": []},
+        {"action": "set-current-schema", "schema-id": table["metadata"]["current-schema-id"]},
+        {"action": "upgrade-format-version", "format-version": table["metadata"]["format-version"]},
+        {"action": "set-default-spec", "spec-id": table["metadata"]["default-spec-id"]},
+    ]
+    response = commit(client, "db", "t", no_ops)
+    assert response.status_code == 200, response.text
+    assert response.json()["metadata-location"] == table["metadata-location"]
+    assert list_files(backend, table["metadata"]["location"]) == files_before
+
+
+def test_removing_properties_that_are_not_set_is_not_an_error(client: TestClient, table: dict[str, Any]) -> None:
+    """Java's catalogs ignore removals of keys that are not set (PyIceberg's own handler would
+    raise a KeyError, which used to be a 400 saying only "Invalid table update: 'never-set'")."""
+    commit(client, "db", "t", [set_props(a="1", b="2")]).raise_for_status()
+    response = commit(client, "db", "t", [{"action": "remove-properties", "removals": ["a", "never-set"]}])
+    assert response.status_code == 200, response.text
+    assert response.json()["metadata"]["properties"] == {"b": "2"}
+    # only keys that are not set: nothing changes, and nothing is written
+    again = commit(client, "db", "t", [{"action": "remove-properties", "removals": ["never-set"]}])
+    assert again.status_code == 200, again.text
+    assert again.json()["metadata-location"] == response.json()["metadata-location"]
+
 
 def test_identifier_in_body_must_match_the_path(client: TestClient, table: dict[str, Any]) -> None:
     matching = commit(client, "db", "t", [set_props(a="1")], identifier={"namespace": ["db"], "name": "t"})

@@ -419,6 +419,11 @@ def test_a_client_session_conforms_to_the_spec(spec_client: tuple[SpecClient, Ba
     api.call("POST", register, 200, json_body=registered, namespace=ns, **P)
     api.call("POST", register, 409, json_body=registered, namespace=ns, **P)
     api.call("POST", register, 404, json_body=registered, namespace=("missing",), **P)
+    unregister = TABLE + "/unregister"
+    handed_over = api.call("POST", unregister, 200, namespace=ns, table="registered", **P)
+    assert handed_over["metadata-location"] == current["metadata-location"]
+    api.call("POST", unregister, 404, namespace=ns, table="registered", **P)
+    api.call("POST", register, 200, json_body=registered, namespace=ns, **P)  # and back again
 
     transaction = "/v1/{prefix}/transactions/commit"
     changes = {

@@ -127,3 +127,12 @@ def test_invalid_updates_are_refused_like_pyiceberg() -> None:
     base = _base()
     with pytest.raises(ValueError):
         apply_updates(base, (SetSnapshotRefUpdate(ref_name="x", type=SnapshotRefType.TAG, snapshot_id=99),), BASE_FILE)
+
+
+def test_removing_a_property_that_is_not_set_is_ignored() -> None:
+    base = _base()
+    assert "never-set" not in base.properties
+    assert apply_updates(base, (RemovePropertiesUpdate(removals=["never-set"]),), BASE_FILE) is base
+    removed = apply_updates(base, (RemovePropertiesUpdate(removals=["keep", "never-set"]),), BASE_FILE)
+    assert "keep" not in removed.properties
+    assert removed.metadata_log[-1].metadata_file == BASE_FILE
