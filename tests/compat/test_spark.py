@@ -143,8 +143,7 @@ def test_schema_and_partition_evolution_and_views(spark: SparkSession, lake: str
     assert ("big",) in [(r[1],) for r in rows(spark, f"SHOW VIEWS IN {lake}.db")]
     assert rows(spark, f"SELECT id, value FROM {lake}.db.big ORDER BY id") == [(2, 2.0), (3, 3.0)]
 
-    # UNSET ... IF EXISTS reaches the catalog as a remove-properties naming a key that was never
-    # set: Java's catalogs ignore such keys, and so must this one.
+    # table properties through Spark's DDL (a key never set is one Spark or the catalog ignores)
     spark.sql(f"ALTER TABLE {lake}.db.events SET TBLPROPERTIES ('team'='ana', 'tier'='gold')")
     spark.sql(f"ALTER TABLE {lake}.db.events UNSET TBLPROPERTIES IF EXISTS ('tier', 'never-set')")
     properties = dict(rows(spark, f"SHOW TBLPROPERTIES {lake}.db.events"))
