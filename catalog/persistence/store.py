@@ -300,8 +300,9 @@ class CatalogStore:
             if row is None:
                 raise errors.NoSuchNamespace(f"Namespace does not exist: {'.'.join(levels)}")
             props = dict(row.properties or {})
-            removed = [key for key in removals if key in props]
-            missing = [key for key in removals if key not in props]
+            unique = list(dict.fromkeys(removals))  # a key named twice is removed (or missing) once
+            removed = [key for key in unique if key in props]
+            missing = [key for key in unique if key not in props]
             for key in removed:
                 del props[key]
             props.update(updates)

@@ -220,8 +220,8 @@ def apply_updates(base: TableMetadata, updates: Sequence[TableUpdate], base_loca
     new = base
     for update in updates:
         if isinstance(update, RemovePropertiesUpdate):
-            # Java's catalogs ignore keys that are not set; PyIceberg's handler raises a KeyError.
-            update = RemovePropertiesUpdate(removals=[key for key in update.removals if key in new.properties])
+            # Java's catalogs ignore keys that are not set (or named twice); PyIceberg's handler raises a KeyError.
+            update = RemovePropertiesUpdate(removals=[k for k in dict.fromkeys(update.removals) if k in new.properties])
         new = _apply_table_update(update, new, context)
     if context.has_changes():
         new = _update_table_metadata_log(new, base_location, base.last_updated_ms)

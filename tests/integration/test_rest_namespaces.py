@@ -205,6 +205,16 @@ def test_update_properties_only_removals_or_only_updates(client: TestClient) -> 
     assert client.get(f"{p}/namespaces/props").json()["properties"] == {"b": "2"}
 
 
+def test_update_properties_with_a_key_removed_twice(client: TestClient) -> None:
+    """Found by fuzzing: a set key named twice in removals was a 500 (KeyError on the second)."""
+    p = prefix(client)
+    create_namespace(client, "props", properties={"a": "1", "": "empty key"})
+    response = client.post(f"{p}/namespaces/props/properties", json={"removals": ["a", "", "a", "", "x", "x"]})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"updated": [], "removed": ["a", ""], "missing": ["x"]}
+    assert client.get(f"{p}/namespaces/props").json()["properties"] == {}
+
+
 def test_update_properties_overlap_is_422(client: TestClient) -> None:
     p = prefix(client)
     create_namespace(client, "props", properties={"a": "1"})
