@@ -17,7 +17,7 @@ from catalog import audit, errors
 from catalog.auth.deps import AuthorizerDep, CurrentPrincipal
 from catalog.authz.model import Action, Privilege, Securable
 from catalog.persistence.access_store import CredentialRow, PrincipalRow, RoleRow
-from catalog.service.access import AccessService
+from catalog.service.access import MAX_API_KEY_LIFETIME_SECONDS, AccessService
 
 router = APIRouter(prefix="/api/v1/admin", tags=["Admin"])
 
@@ -44,7 +44,9 @@ class UpdatePrincipalRequest(_Body):
 
 
 class CreateApiKeyRequest(_Body):
-    expires_in_seconds: int | None = Field(default=None, gt=0, description="Unset: the key does not expire.")
+    expires_in_seconds: int | None = Field(
+        default=None, gt=0, le=MAX_API_KEY_LIFETIME_SECONDS, description="Unset: the key does not expire."
+    )
 
 
 class CreateRoleRequest(_Body):

@@ -28,6 +28,10 @@ PRINCIPAL_TYPES = ("user", "service")
 ADMIN_ROLE = "admin"
 CREDENTIALS_FILE = "admin-credentials.json"
 
+# A century: beyond that a key is as good as one that never expires (no expiry at all), and
+# far beyond it the expiry date is not representable.
+MAX_API_KEY_LIFETIME_SECONDS = 100 * 366 * 24 * 3600
+
 
 @dataclass(frozen=True)
 class CreatedPrincipal:
@@ -85,8 +89,8 @@ class AccessService:
 
     def create_api_key(self, principal: str, expires_in_seconds: int | None = None) -> CreatedKey:
         row = self.access.principal(principal)
-        if expires_in_seconds is not None and expires_in_seconds <= 0:
-            raise errors.BadRequest("expires_in_seconds must be positive")
+        if expires_in_seconds is not None and not 0 < expires_in_seconds <= MAX_API_KEY_LIFETIME_SECONDS:
+            raise errors.BadRequest(f"expires_in_seconds must be between 1 and {MAX_API_KEY_LIFETIME_SECONDS}")
         expires_at = datetime.now(UTC) + timedelta(seconds=expires_in_seconds) if expires_in_seconds else None
         key = new_api_key()
         self.access.add_credential(key.id, row.id, API_KEY, hash_secret(key.secret), key.prefix, expires_at)

@@ -66,6 +66,10 @@ def test_principals_and_api_keys(client: TestClient, anon: TestClient) -> None:
     assert key["api_key"] not in str(keys) and second["api_key"] not in str(keys)
     _error(client.post(f"{ADMIN_API}/principals/nobody/api-keys"), 404)
     assert client.post(f"{ADMIN_API}/principals/ana/api-keys", json={"expires_in_seconds": 0}).status_code == 422
+    # found by fuzzing: a lifetime past any representable date was a 500 (OverflowError)
+    too_long = client.post(f"{ADMIN_API}/principals/ana/api-keys", json={"expires_in_seconds": 2**60})
+    _error(too_long, 422)
+    assert len(ok(client.get(f"{ADMIN_API}/principals/ana/api-keys"), 200)["api_keys"]) == 2  # none was made
 
     assert anon.get("/v1/config", headers={"X-API-Key": key["api_key"]}).status_code == 200
     revoked = client.delete(f"{ADMIN_API}/principals/ana/api-keys/{key['key_id']}")
