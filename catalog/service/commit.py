@@ -150,10 +150,10 @@ class CommitService:
             return self._stage_create(warehouse, change)
         entity, base = current
         _validate(change.requirements, base.metadata)
-        if not change.updates:
-            return _Staged(change, entity.id, entity.namespace_id, entity.metadata_location, None, base.metadata, base)
-        new_metadata = _apply(base.metadata, change.updates, entity.metadata_location, enforce=False)
-        if new_metadata is base.metadata:  # every update was a no-op (set-properties {}, the current schema, ...)
+        new_metadata = base.metadata
+        if change.updates:
+            new_metadata = _apply(base.metadata, change.updates, entity.metadata_location, enforce=False)
+        if new_metadata is base.metadata:  # no updates, or none that changed anything (set-properties {}, ...)
             return _Staged(change, entity.id, entity.namespace_id, entity.metadata_location, None, base.metadata, base)
         check_inside_warehouse(new_metadata.location, warehouse)
         version = MetastoreCatalog._parse_metadata_version(entity.metadata_location) + 1
@@ -208,7 +208,8 @@ def _validate(requirements: Sequence[TableRequirement], base: TableMetadata | No
 
 
 def apply_updates(base: TableMetadata, updates: Sequence[TableUpdate], base_location: str) -> TableMetadata:
-    """``update_table_metadata`` on an existing table, without its final defensive deep copy.
+    """``update_table_metadata`` on an existing table, without its final defensive deep copy, and
+    with Java's leniency on ``remove-properties``: keys that are not set are ignored.
 
     PyIceberg's metadata models are frozen and every update handler returns a new model
     (``model_copy(update=...)`` with new containers), so the base is never modified and the

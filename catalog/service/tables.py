@@ -252,12 +252,10 @@ class TableService:
         returned includes every commit made before the unregister; a commit after it finds no table.
         """
         for _ in range(DROP_ATTEMPTS):
-            current = read_current(self.store, self.storage, warehouse.id, self.get(warehouse, namespace, name))
-            if current is None:
-                raise _no_such_table(namespace, name)
-            entity, entry = current
-            if self.store.delete_entity(warehouse.id, entity):
-                return LoadedTable(entity, entity.metadata_location, entry)
+            table = self._read(warehouse, self.get(warehouse, namespace, name))
+            assert table.entity is not None  # a committed table has its row
+            if self.store.delete_entity(warehouse.id, table.entity):
+                return table
         raise errors.CommitFailed(f"{qualified(namespace, name)} kept changing while it was unregistered; retry")
 
     def _purge_files(self, metadata_location: str, metadata: TableMetadata, warehouse: Warehouse) -> None:
